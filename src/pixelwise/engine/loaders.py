@@ -1,0 +1,35 @@
+"""DataLoader construction with reproducible worker seeding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from pixelwise.engine.seeding import seed_worker
+
+
+def make_loader(
+    dataset: Dataset[Any],
+    batch_size: int,
+    *,
+    shuffle: bool = False,
+    num_workers: int = 0,
+    drop_last: bool = False,
+) -> DataLoader[Any]:
+    """A DataLoader whose order and worker seeds follow torch's global RNG.
+
+    The trainer reseeds that RNG at the start of every epoch, so shuffling and worker seeds
+    are a function of (run seed, epoch) and do not depend on what ran before.
+    """
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        drop_last=drop_last,
+        worker_init_fn=seed_worker,
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=False,
+    )
