@@ -106,13 +106,17 @@ def test_train_and_eval_progress_bars_advance_once_per_batch():
     assert progress.starts == Counter({"train": 3, "eval": 3})
 
 
-@pytest.mark.parametrize(("batches", "accumulate", "expected_steps"), [(5, 2, 3), (5, 4, 2), (4, 4, 1), (3, 1, 3)])
+@pytest.mark.parametrize(
+    ("batches", "accumulate", "expected_steps"), [(5, 2, 3), (5, 4, 2), (4, 4, 1), (3, 1, 3)]
+)
 def test_gradient_accumulation_flushes_the_last_partial_group(batches, accumulate, expected_steps):
     task = RegressionTask()
     loader = make_data(batches * 2, 2)
     result = Trainer(config(epochs=2, accumulate_grad_batches=accumulate)).fit(task, loader)
     assert result.optimizer_steps == 2 * expected_steps
-    assert all(p.grad is None for p in task.model.parameters()), "a partial group was left unapplied"
+    assert all(p.grad is None for p in task.model.parameters()), (
+        "a partial group was left unapplied"
+    )
 
 
 def test_accumulated_step_equals_one_big_batch_step():
@@ -133,7 +137,9 @@ def test_gradient_clipping_bounds_the_update():
     loader = make_data(2, 2)
     overrides = {"epochs": 1, "optimizer": "sgd", "scheduler": "none", "learning_rate": 1.0}
     Trainer(config(gradient_clip_norm=1e-3, **overrides)).fit(task, loader)
-    delta = torch.sqrt(sum(((p - b) ** 2).sum() for p, b in zip(task.model.parameters(), before, strict=True)))
+    delta = torch.sqrt(
+        sum(((p - b) ** 2).sum() for p, b in zip(task.model.parameters(), before, strict=True))
+    )
     assert delta <= 1e-3 * 1.0001
 
 
@@ -197,10 +203,10 @@ def test_bad_checkpoints_give_clear_errors(tmp_path: Path):
 
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match="truncated.pt: not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match=r"truncated\.pt: not a readable checkpoint"):
         load_checkpoint(truncated)
 
-    with pytest.raises(CheckpointError, match="missing.pt: checkpoint file not found"):
+    with pytest.raises(CheckpointError, match=r"missing\.pt: checkpoint file not found"):
         load_checkpoint(tmp_path / "missing.pt")
 
     with pytest.raises(CheckpointError, match="belongs to the 'seismic' application, not 'cryoem'"):
@@ -226,7 +232,9 @@ def test_checkpoint_loading_never_runs_pickled_code(tmp_path: Path):
     marker = Path("/tmp/pixelwise-pwned")
     marker.unlink(missing_ok=True)
     evil = tmp_path / "evil.pt"
-    torch.save({"format": "pixelwise-checkpoint/1", "payload": _Exploit()}, evil, pickle_module=pickle)
+    torch.save(
+        {"format": "pixelwise-checkpoint/1", "payload": _Exploit()}, evil, pickle_module=pickle
+    )
     with pytest.raises(CheckpointError):
         load_checkpoint(evil)
     assert not marker.exists()
@@ -238,3 +246,11 @@ def test_precision_policy_rejects_fp16_on_cpu_and_trains_in_bf16():
     task = RegressionTask()
     result = Trainer(config(precision="bf16-mixed")).fit(task, make_data(), make_data(4))
     assert all(torch.isfinite(torch.tensor(r["train_loss"])) for r in result.history)
+
+
+def test_a_task_can_stop_training_early(tmp_path: Path):
+    task = RegressionTask()
+    task.should_stop = lambda record: record["epoch"] == 2
+    result = Trainer(config(epochs=10)).fit(task, make_data(), checkpoint_dir=tmp_path)
+    assert len(result.history) == 2
+    assert load_checkpoint(result.last_checkpoint).epoch == 2

@@ -51,6 +51,12 @@ class TrainingTask(Protocol):
         """Return the batch's mean metrics as scalar tensors (lower ``val_loss`` is better)."""
 
 
+def _should_stop(task: TrainingTask, record: Mapping[str, float]) -> bool:
+    """Early stopping: a task may define ``should_stop(record) -> bool``, asked after each epoch."""
+    hook = getattr(task, "should_stop", None)
+    return bool(hook(record)) if hook is not None else False
+
+
 @dataclass
 class FitResult:
     """What :meth:`Trainer.fit` returns."""
@@ -191,22 +197,24 @@ class Trainer:
                 )
             record["seconds"] = time.perf_counter() - started
             result.history.append(record)
-            if directory is None:
-                continue
-            improved = config.monitor in record and record[config.monitor] < best
-            if improved:
-                best = record[config.monitor]
-            metrics = {**record, f"best_{config.monitor}": best}
-            is_last = epoch + 1 == config.epochs
-            if improved:
-                result.best_checkpoint = save_checkpoint(
-                    directory / "best.pt", checkpoint_at(epoch + 1, metrics)
-                )
-            if is_last or (epoch + 1) % config.checkpoint_every == 0:
-                result.last_checkpoint = save_checkpoint(
-                    directory / "last.pt", checkpoint_at(epoch + 1, metrics)
-                )
-            write_text_atomic(directory / "history.json", json.dumps(result.history, indent=2))
+            stop = _should_stop(task, record)
+            if directory is not None:
+                improved = config.monitor in record and record[config.monitor] < best
+                best = record[config.monitor] if improved else best
+                metrics = {**record, f"best_{config.monitor}": best}
+                if improved:
+                    result.best_checkpoint = save_checkpoint(
+                        directory / "best.pt", checkpoint_at(epoch + 1, metrics)
+                    )
+                is_last = stop or epoch + 1 == config.epochs
+                if is_last or (epoch + 1) % config.checkpoint_every == 0:
+                    result.last_checkpoint = save_checkpoint(
+                        directory / "last.pt", checkpoint_at(epoch + 1, metrics)
+                    )
+                history = json.dumps(result.history, indent=2)
+                write_text_atomic(directory / "history.json", history)
+            if stop:
+                break
         return result
 
     def _train_epoch(

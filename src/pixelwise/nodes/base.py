@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from pixelwise.config import describe_validation_error
 from pixelwise.errors import ConfigError, InputError
 
 ChannelPolicy = Literal["any", "gray", "rgb", "per_channel"]
@@ -45,14 +46,6 @@ class NodeParams(BaseModel):
     """Base of every node's parameter model: unknown fields are errors, values are frozen."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _format_validation_error(owner: str, error: ValidationError) -> str:
-    problems = []
-    for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "(parameters)"
-        problems.append(f"{where}: {item['msg']}")
-    return f"{owner}: " + "; ".join(problems)
 
 
 def as_image(value: Any, name: str = "image") -> np.ndarray:
@@ -163,7 +156,7 @@ class Node(ABC):
         try:
             self.params = self.Params(**params)
         except ValidationError as error:
-            raise ConfigError(_format_validation_error(f"node '{self.name}'", error)) from None
+            raise ConfigError(f"node '{self.name}': {describe_validation_error(error)}") from None
 
     @abstractmethod
     def process(self, **inputs: Any) -> Any:

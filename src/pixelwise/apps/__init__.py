@@ -1,0 +1,1 @@
+"""Applications: each wires io, data, models and the engine for one domain."""

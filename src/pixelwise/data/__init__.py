@@ -1,0 +1,1 @@
+"""Training data: synthetic sections, noise models and random patch streams."""

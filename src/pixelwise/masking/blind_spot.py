@@ -1,0 +1,177 @@
+"""Blind-spot corruption for self-supervised denoising (Noise2Void and its trace-wise variant).
+
+A network trained to predict a pixel from its surroundings, with the pixel itself hidden,
+learns the signal but cannot learn noise that is independent from pixel to pixel. The
+functions here hide pixels on a batch ``x`` of shape ``(N, C, H, W)`` on ``x``'s device and
+return ``(corrupted, mask)``: the network sees ``corrupted`` and the loss is computed against
+``x`` only where ``mask`` is True (:func:`masked_mse`).
+
+All randomness comes from the optional ``torch.Generator`` (which must live on ``x``'s
+device) and never depends on the values of ``x``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from pixelwise.errors import ConfigError, TrainingError
+
+
+def _check_batch(x: torch.Tensor) -> None:
+    if x.ndim != 4 or not x.is_floating_point():
+        raise ValueError(
+            f"expected a floating-point (N, C, H, W) batch, got {x.dtype} of shape {tuple(x.shape)}"
+        )
+
+
+def _stratified_pixels(
+    shape: tuple[int, int, int],
+    fraction: float,
+    generator: torch.Generator | None,
+    device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pick about ``fraction`` of the pixels of each of ``N`` images of size ``H x W``.
+
+    The image is tiled by square cells of side ``1 / sqrt(fraction)`` and each cell gets one
+    pixel at a uniform random offset inside it (candidates falling past the image border are
+    dropped), which spreads active pixels evenly, as Noise2Void does. Returns ``(batch, row,
+    col)`` index tensors of equal length.
+    """
+    n_images, height, width = shape
+    spacing = fraction**-0.5
+    cells_y, cells_x = math.ceil(height / spacing), math.ceil(width / spacing)
+    # float64 so that cell + offset never rounds up into the next cell on large images.
+    offsets = torch.rand(
+        (n_images, cells_y, cells_x, 2), generator=generator, device=device, dtype=torch.float64
+    )
+    cell_y = torch.arange(cells_y, device=device).view(1, -1, 1)
+    cell_x = torch.arange(cells_x, device=device).view(1, 1, -1)
+    rows = ((cell_y + offsets[..., 0]) * spacing).long()
+    cols = ((cell_x + offsets[..., 1]) * spacing).long()
+    batch = torch.arange(n_images, device=device).view(-1, 1, 1).expand_as(rows)
+    inside = (rows < height) & (cols < width)
+    return batch[inside], rows[inside], cols[inside]
+
+
+def _random_neighbours(
+    rows: torch.Tensor,
+    cols: torch.Tensor,
+    size: tuple[int, int],
+    radius: int,
+    generator: torch.Generator | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each pixel, a uniformly drawn *other* pixel of its neighbourhood inside the image.
+
+    The ``(2 * radius + 1)^2`` window is clipped to the image and the pixel itself is
+    skipped, so the source is never the pixel and never outside the image.
+    """
+    height, width = size
+    top, bottom = (rows - radius).clamp(min=0), (rows + radius).clamp(max=height - 1)
+    left, right = (cols - radius).clamp(min=0), (cols + radius).clamp(max=width - 1)
+    window_width = right - left + 1
+    n_others = (bottom - top + 1) * window_width - 1
+    draw = torch.rand(rows.shape, generator=generator, device=rows.device)
+    pick = torch.minimum((draw * n_others).long(), n_others - 1)
+    own = (rows - top) * window_width + (cols - left)
+    pick = pick + (pick >= own).long()
+    return top + pick // window_width, left + pick % window_width
+
+
+def random_pixel_mask(
+    x: torch.Tensor,
+    active_fraction: float = 0.002,
+    radius: int = 2,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Noise2Void corruption: replace ~``active_fraction`` of pixels by a random neighbour.
+
+    Active pixels are stratified: one per grid cell of side ``1 / sqrt(active_fraction)``, at a
+    random offset inside it, so an image smaller than a cell may get none. Each is replaced by
+    the value of a different pixel within ``radius`` (Chebyshev distance, clipped at the image
+    border). All channels of an active pixel are blinded together and take the same
+    neighbour, so no channel leaks the pixel's value.
+
+    Args:
+        x: float batch ``(N, C, H, W)``.
+        active_fraction: expected share of active pixels per image, in ``(0, 1]``.
+        radius: neighbourhood radius (>= 1) the replacement values are drawn from.
+        generator: source of randomness, on ``x``'s device.
+
+    Returns:
+        ``(corrupted, mask)``: a corrupted copy of ``x`` and a bool tensor shaped like ``x``,
+        True at active pixels.
+    """
+    _check_batch(x)
+    if not 0 < active_fraction <= 1:
+        raise ConfigError(f"active_fraction must be in (0, 1], got {active_fraction}")
+    if radius < 1:
+        raise ConfigError(f"radius must be >= 1, got {radius}")
+    n_images, _, height, width = x.shape
+    if height * width < 2:
+        raise ValueError(f"cannot blind pixels of a {height}x{width} image: no other pixel")
+    batch, rows, cols = _stratified_pixels(
+        (n_images, height, width), active_fraction, generator, x.device
+    )
+    source_rows, source_cols = _random_neighbours(rows, cols, (height, width), radius, generator)
+    corrupted = x.clone()
+    corrupted[batch, :, rows, cols] = x[batch, :, source_rows, source_cols]
+    mask = torch.zeros_like(x, dtype=torch.bool)
+    mask[batch, :, rows, cols] = True
+    return corrupted, mask
+
+
+def tracewise_mask(
+    x: torch.Tensor, trace_fraction: float = 0.05, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Structured blind spot: hide a random ``trace_fraction`` of whole columns (traces).
+
+    Noise that hits whole traces is correlated along the trace, so a single-pixel blind spot
+    lets the network read it from the pixels above and below. Here ``round(trace_fraction *
+    W)`` columns per image (at least 1, at most ``W - 1``) are replaced entirely by Gaussian
+    values with the mean and std of the image's *other* columns (per channel). Random values
+    carry no information about any sample of the hidden trace, so the network cannot learn an
+    identity for any part of it (copying a neighbouring column would also hide the trace, but
+    would feed the network a plausible trace to copy from); the statistics exclude the hidden
+    columns so that even the level of the replacement does not depend on them.
+
+    Returns:
+        ``(corrupted, mask)``: a corrupted copy of ``x`` and a bool tensor shaped like ``x``,
+        True on every sample of the hidden columns.
+    """
+    _check_batch(x)
+    if not 0 < trace_fraction < 1:
+        raise ConfigError(f"trace_fraction must be in (0, 1), got {trace_fraction}")
+    n_images, _, height, width = x.shape
+    if width < 2:
+        raise ValueError(f"cannot hide traces of a batch with {width} trace: no trace is left")
+    n_hidden = min(max(1, round(trace_fraction * width)), width - 1)
+    keys = torch.rand((n_images, width), generator=generator, device=x.device)
+    hidden = torch.zeros((n_images, width), dtype=torch.bool, device=x.device)
+    hidden.scatter_(1, keys.argsort(dim=1)[:, :n_hidden], True)
+    mask = hidden[:, None, None, :].expand_as(x).clone()
+    kept = torch.where(mask, torch.zeros_like(x), x)
+    n_kept = height * (width - n_hidden)
+    mean = kept.sum(dim=(2, 3), keepdim=True) / n_kept
+    deviation = torch.where(mask, torch.zeros_like(x), x - mean)
+    std = (deviation.square().sum(dim=(2, 3), keepdim=True) / n_kept).sqrt()
+    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return torch.where(mask, mean + std * noise, x), mask
+
+
+def masked_mse(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the positions where the bool ``mask`` is True, and only there.
+
+    Raises :class:`TrainingError` if the mask selects nothing (the loss would be undefined).
+    """
+    if prediction.shape != target.shape or mask.shape != target.shape:
+        raise ValueError(
+            f"masked_mse: shapes differ: prediction {tuple(prediction.shape)}, "
+            f"target {tuple(target.shape)}, mask {tuple(mask.shape)}"
+        )
+    if mask.dtype != torch.bool:
+        raise ValueError(f"masked_mse: mask must be bool, got {mask.dtype}")
+    if not bool(mask.any()):
+        raise TrainingError("masked_mse: the mask selects no position, the loss is undefined")
+    return (prediction[mask] - target[mask]).square().mean()

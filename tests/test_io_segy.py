@@ -1,0 +1,220 @@
+"""SEG-Y reading, windowed reading and header-preserving writing."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import segyio
+
+from pixelwise.errors import ConfigError, InputError
+from pixelwise.io.segy import SegySection, read_segy, write_segy, write_segy_like
+
+N_SAMPLES, N_TRACES = 64, 23
+TRACE_BYTES = 240 + 4 * N_SAMPLES
+
+
+@pytest.fixture
+def data() -> np.ndarray:
+    return np.random.default_rng(0).standard_normal((N_SAMPLES, N_TRACES)).astype(np.float32)
+
+
+@pytest.fixture
+def segy_file(tmp_path: Path, data: np.ndarray) -> Path:
+    path = tmp_path / "line.sgy"
+    write_segy(path, data)
+    return path
+
+
+def make_template(path: Path, data: np.ndarray, sample_format: int = 5) -> None:
+    """A SEG-Y with one extended textual header and non-trivial binary and trace headers."""
+    rng = np.random.default_rng(1)
+    spec = segyio.spec()
+    spec.samples = np.arange(data.shape[0]) * 2.0
+    spec.format = sample_format
+    spec.tracecount = data.shape[1]
+    spec.ext_headers = 1
+    with segyio.create(path, spec) as f:
+        f.text[0] = segyio.tools.create_text_header({1: "SURVEY NORTH", 7: "LINE 42 FINAL STACK"})
+        f.text[1] = segyio.tools.create_text_header({1: "EXTENDED HEADER"})
+        f.bin.update({segyio.BinField.JobID: 77, segyio.BinField.LineNumber: 42})
+        for index in range(data.shape[1]):
+            f.header[index] = {
+                segyio.TraceField.TRACE_SEQUENCE_FILE: index + 1,
+                segyio.TraceField.CDP: 1000 + index,
+                segyio.TraceField.CDP_X: int(rng.integers(0, 10**6)),
+                segyio.TraceField.CDP_Y: int(rng.integers(0, 10**6)),
+                segyio.TraceField.offset: int(rng.integers(-3000, 3000)),
+                segyio.TraceField.INLINE_3D: 42,
+                segyio.TraceField.CROSSLINE_3D: 500 + index,
+            }
+        f.trace = np.ascontiguousarray(data.T, dtype=f.dtype)
+
+
+def headers(path: Path, n_traces: int, n_ext: int = 1) -> tuple[bytes, list[bytes]]:
+    """The raw file-header bytes and the raw 240-byte header of every trace."""
+    raw = path.read_bytes()
+    start = 3600 + 3200 * n_ext
+    trace_bytes = (len(raw) - start) // n_traces
+    trace_headers = [
+        raw[start + i * trace_bytes : start + i * trace_bytes + 240] for i in range(n_traces)
+    ]
+    return raw[:start], trace_headers
+
+
+def test_write_segy_then_read_segy_round_trips_exactly(segy_file: Path, data: np.ndarray) -> None:
+    result = read_segy(segy_file)
+    assert result.dtype == np.float32
+    assert result.shape == (N_SAMPLES, N_TRACES)
+    np.testing.assert_array_equal(result, data)
+
+
+def test_write_segy_writes_valid_minimal_headers(tmp_path: Path, data: np.ndarray) -> None:
+    path = tmp_path / "out.segy"
+    write_segy(path, data, sample_interval_us=2500)
+    assert path.stat().st_size == 3600 + N_TRACES * TRACE_BYTES
+    with segyio.open(path, ignore_geometry=True) as f:
+        assert f.bin[segyio.BinField.Interval] == 2500
+        assert f.bin[segyio.BinField.Samples] == N_SAMPLES
+        assert f.bin[segyio.BinField.Format] == 5
+        assert f.samples[1] == pytest.approx(2.5)
+        assert [h[segyio.TraceField.TRACE_SEQUENCE_FILE] for h in f.header] == list(
+            range(1, N_TRACES + 1)
+        )
+        assert {h[segyio.TraceField.TRACE_SAMPLE_COUNT] for h in f.header} == {N_SAMPLES}
+
+
+def test_write_segy_like_keeps_every_header_byte(tmp_path: Path, data: np.ndarray) -> None:
+    template, out = tmp_path / "template.sgy", tmp_path / "out.sgy"
+    make_template(template, data)
+    new_data = (2 * data + 1).astype(np.float32)
+    write_segy_like(template, new_data, out)
+
+    np.testing.assert_array_equal(read_segy(out), new_data)
+    assert out.stat().st_size == template.stat().st_size
+    assert headers(out, N_TRACES) == headers(template, N_TRACES)
+    with segyio.open(out, ignore_geometry=True) as f:
+        assert "LINE 42 FINAL STACK" in f.text[0].decode()
+        assert f.header[5][segyio.TraceField.CDP] == 1005
+
+
+def test_write_segy_like_rounds_into_integer_templates(tmp_path: Path) -> None:
+    template, out = tmp_path / "int16.sgy", tmp_path / "out.sgy"
+    make_template(template, np.zeros((8, 3), np.float32), sample_format=3)  # 2-byte integers
+    values = np.array([[1.4, -2.6, 300.5]] * 8, dtype=np.float32)
+    write_segy_like(template, values, out)
+    np.testing.assert_array_equal(read_segy(out)[0], [1, -3, 300])
+
+    with pytest.raises(InputError, match=r"out2\.sgy.*int16"):
+        write_segy_like(template, values * 1000, tmp_path / "out2.sgy")
+    assert not (tmp_path / "out2.sgy").exists()
+
+
+def test_write_segy_like_rejects_a_shape_mismatch(tmp_path: Path, segy_file: Path) -> None:
+    out = tmp_path / "out.sgy"
+    with pytest.raises(InputError, match=r"out\.sgy.*does not match"):
+        write_segy_like(segy_file, np.zeros((N_SAMPLES, N_TRACES + 1), np.float32), out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["line.sgy"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "problem"),
+    [
+        (np.full((4, 3), np.nan, np.float32), "NaN"),
+        (np.zeros((4, 3, 2), np.float32), "2-D"),
+        (np.array([["a", "b"]]), "dtype"),
+    ],
+)
+def test_write_segy_rejects_bad_data_and_writes_nothing(
+    tmp_path: Path, bad: np.ndarray, problem: str
+) -> None:
+    with pytest.raises(InputError, match=rf"out\.sgy.*{problem}"):
+        write_segy(tmp_path / "out.sgy", bad)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_segy_rejects_an_interval_that_does_not_fit_the_header(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="65535"):
+        write_segy(tmp_path / "out.sgy", np.zeros((4, 3), np.float32), sample_interval_us=70000)
+
+
+def truncated(path: Path) -> Path:
+    raw = path.read_bytes()
+    cut = len(raw) // 2
+    assert (cut - 3600) % TRACE_BYTES != 0  # not on a trace boundary
+    path.write_bytes(raw[:cut])
+    return path
+
+
+def random_bytes(path: Path) -> Path:
+    path.write_bytes(np.random.default_rng(3).integers(0, 256, 9000, dtype=np.uint8).tobytes())
+    return path
+
+
+def headers_only(path: Path) -> Path:
+    path.write_bytes(path.read_bytes()[:3600])
+    return path
+
+
+def with_nan(path: Path) -> Path:
+    with segyio.open(path, "r+", ignore_geometry=True) as f:
+        trace = f.trace[N_TRACES - 1].copy()
+        trace[-1] = np.nan
+        f.trace[N_TRACES - 1] = trace
+    return path
+
+
+def missing(path: Path) -> Path:
+    path.unlink()
+    return path
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "problem"),
+    [
+        (missing, "not found"),
+        (truncated, "truncated"),
+        (random_bytes, "not a SEG-Y file"),
+        (headers_only, "no traces"),
+        (with_nan, "NaN"),
+    ],
+)
+@pytest.mark.parametrize("reader", [read_segy, SegySection])
+def test_bad_files_raise_input_error_naming_the_file(
+    segy_file: Path, corrupt, problem: str, reader
+) -> None:
+    path = corrupt(segy_file)
+    with pytest.raises(InputError, match=rf"line\.sgy: .*{problem}"):
+        reader(path)
+
+
+def test_section_windows_equal_slices_of_the_full_array(segy_file: Path, data: np.ndarray) -> None:
+    section = SegySection(segy_file)
+    assert section.shape == (N_SAMPLES, N_TRACES)
+    for row0, row1, col0, col1 in [(0, N_SAMPLES, 0, N_TRACES), (5, 17, 3, 4), (60, 64, 20, 23)]:
+        window = section.read_window(row0, row1, col0, col1)
+        assert window.dtype == np.float32
+        np.testing.assert_array_equal(window, data[row0:row1, col0:col1])
+    with pytest.raises(IndexError, match=r"line\.sgy"):
+        section.read_window(0, 4, 20, 24)
+    section.close()
+
+
+def test_section_reads_traces_in_bounded_chunks(
+    segy_file: Path, data: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pixelwise.io.section.CHUNK_ELEMENTS", 2 * N_SAMPLES)
+    monkeypatch.setattr("pixelwise.io.segy.CHUNK_ELEMENTS", 2 * N_SAMPLES)  # two traces a read
+    with SegySection(segy_file) as section:
+        np.testing.assert_array_equal(section.read_window(1, 9, 2, 21), data[1:9, 2:21])
+
+
+def test_section_pickles_as_a_path_and_reopens(segy_file: Path, data: np.ndarray) -> None:
+    section = SegySection(segy_file)
+    payload = pickle.dumps(section)
+    assert len(payload) < data.nbytes / 4
+    clone = pickle.loads(payload)
+    assert clone.shape == section.shape
+    np.testing.assert_array_equal(clone.read_window(0, N_SAMPLES, 0, N_TRACES), data)
