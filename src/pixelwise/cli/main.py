@@ -34,3 +34,6 @@ from pixelwise.cli.run import run_command  # noqa: E402
 
 app.add_typer(nodes_app, name="nodes")
 app.command("run")(run_command)
+from pixelwise.cli.seismic import app as seismic_app  # noqa: E402
+
+app.add_typer(seismic_app, name="seismic")

@@ -49,9 +49,10 @@ class NodeParams(BaseModel):
 
 
 def as_image(value: Any, name: str = "image") -> np.ndarray:
-    """Convert any array-like image to C-contiguous float32, HxW or HxWxC.
+    """Convert any array-like image to a new C-contiguous float32 array, HxW or HxWxC.
 
-    Raises :class:`InputError` naming ``name`` for an empty array, a wrong number of
+    The result never shares memory with ``value``, so a node can neither modify the caller's
+    data nor hand it back as its output. Raises :class:`InputError` naming ``name`` for an empty array, a wrong number of
     dimensions or channels, a non-numeric dtype, or NaN/Inf values.
     """
     array = np.asarray(value)
@@ -61,7 +62,7 @@ def as_image(value: Any, name: str = "image") -> np.ndarray:
         info = np.iinfo(array.dtype)
         array = array.astype(np.float32) / np.float32(info.max)
     elif np.issubdtype(array.dtype, np.floating):
-        array = array.astype(np.float32, copy=False)
+        array = array.astype(np.float32, copy=True)
     else:
         raise InputError(
             name, f"unsupported dtype {array.dtype}; expected an integer or float image"
