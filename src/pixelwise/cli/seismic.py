@@ -1,4 +1,8 @@
-"""``pixelwise seismic``: train, denoise and demo for seismic blind-spot denoising."""
+"""``pixelwise seismic``: train, denoise and demo for seismic blind-spot denoising.
+
+Heavy modules (torch, the app) are imported inside the commands so that ``pixelwise --help``
+and the other command groups start quickly.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-
-from pixelwise.engine import RichProgress
 
 app = typer.Typer(
     help="Self-supervised (Noise2Void) denoising of seismic sections.", no_args_is_help=True
@@ -24,6 +26,7 @@ def train_command(
 ) -> None:
     """Train a denoiser on noisy SEG-Y/npy sections; checkpoints go to the config's output_dir."""
     from pixelwise.apps.seismic import SeismicConfig, train
+    from pixelwise.engine import RichProgress
 
     run_config = SeismicConfig.from_yaml(config)
     result = train(run_config, progress=RichProgress(), resume=resume)
@@ -55,6 +58,7 @@ def demo_command(
     """Synthesise a noisy section, train briefly, denoise, and write figures and metrics."""
     from pixelwise.apps.seismic.demo import DemoConfig, run_demo
     from pixelwise.config import validate_config
+    from pixelwise.engine import RichProgress
 
     overrides = {"masking": masking} | ({"epochs": epochs} if epochs is not None else {})
     config = validate_config(DemoConfig, overrides, "demo options")

@@ -18,4 +18,12 @@ from pixelwise.nodes import (  # noqa: F401  (imported to register their nodes)
 from pixelwise.nodes.base import Kind, Node, NodeParams
 from pixelwise.nodes.registry import create_node, get_node_class, node_classes, register
 
-__all__ = ["Kind", "Node", "NodeParams", "create_node", "get_node_class", "node_classes", "register"]
+__all__ = [
+    "Kind",
+    "Node",
+    "NodeParams",
+    "create_node",
+    "get_node_class",
+    "node_classes",
+    "register",
+]

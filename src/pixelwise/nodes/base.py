@@ -52,8 +52,8 @@ def as_image(value: Any, name: str = "image") -> np.ndarray:
     """Convert any array-like image to a new C-contiguous float32 array, HxW or HxWxC.
 
     The result never shares memory with ``value``, so a node can neither modify the caller's
-    data nor hand it back as its output. Raises :class:`InputError` naming ``name`` for an empty array, a wrong number of
-    dimensions or channels, a non-numeric dtype, or NaN/Inf values.
+    data nor hand it back as its output. Raises :class:`InputError` naming ``name`` for an
+    empty array, a wrong number of dimensions or channels, a non-numeric dtype, or NaN/Inf.
     """
     array = np.asarray(value)
     if array.dtype == bool:
