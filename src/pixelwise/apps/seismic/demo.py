@@ -47,8 +47,8 @@ class DemoConfig(BaseModel):
     trace_noise: float = Field(2.0, ge=0, description="trace noise std, relative to the signal std")
     trace_band_hz: tuple[float, float] = Field((2.0, 20.0), description="band of the trace noise")
     masking: Literal["tracewise", "random"] = "tracewise"
-    epochs: int = Field(12, ge=1)
-    patches_per_epoch: int = Field(256, ge=1)
+    epochs: int = Field(10, ge=1)
+    patches_per_epoch: int = Field(192, ge=1)
     patch_size: int = Field(64, ge=16)
     batch_size: int = Field(16, ge=1)
     base_channels: int = Field(16, ge=4)
