@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from pixelwise.engine.distributed import DistributedContext
 from pixelwise.engine.seeding import seed_worker
 
 
@@ -17,16 +18,26 @@ def make_loader(
     shuffle: bool = False,
     num_workers: int = 0,
     drop_last: bool = False,
+    seed: int = 0,
 ) -> DataLoader[Any]:
     """A DataLoader whose order and worker seeds follow torch's global RNG.
 
     The trainer reseeds that RNG at the start of every epoch, so shuffling and worker seeds
-    are a function of (run seed, epoch) and do not depend on what ran before.
+    are a function of (run seed, epoch) and do not depend on what ran before. Under torchrun,
+    a ``DistributedSampler`` gives each process its own share of the dataset,
+    shuffled from ``(seed, epoch)``.
     """
+    context = DistributedContext.from_environment()
+    sampler = (
+        DistributedSampler(dataset, context.world_size, context.rank, shuffle=shuffle, seed=seed)
+        if context.enabled
+        else None
+    )
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=shuffle,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
         num_workers=num_workers,
         drop_last=drop_last,
         worker_init_fn=seed_worker,

@@ -17,10 +17,11 @@ replace got wrong:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,6 +31,7 @@ from torch import Tensor, nn
 
 from pixelwise.engine.checkpoint import Checkpoint, save_checkpoint
 from pixelwise.engine.config import TrainerConfig
+from pixelwise.engine.distributed import DistributedContext
 from pixelwise.engine.precision import PrecisionPolicy
 from pixelwise.engine.progress import ProgressReporter, SilentProgress
 from pixelwise.engine.seeding import configure_determinism, derive_seed, seed_everything
@@ -37,6 +39,7 @@ from pixelwise.errors import ConfigError, TrainingError
 from pixelwise.io.atomic import write_text_atomic
 
 _EVAL_STREAM = 1  # key mixed into the seed of evaluation's private random stream
+_COUNT = "__samples__"
 
 
 class TrainingTask(Protocol):
@@ -98,6 +101,21 @@ def batch_size_of(batch: Any) -> int:
     )
 
 
+@contextlib.contextmanager
+def _training_model(task: TrainingTask, train_model: nn.Module) -> Iterator[None]:
+    """Let the task's steps run through ``train_model`` (e.g. the DDP wrapper) for one epoch."""
+    model = task.model
+    task.model = train_model
+    try:
+        yield
+    finally:
+        task.model = model
+
+
+def _no_sync(model: nn.Module) -> contextlib.AbstractContextManager[None]:
+    return model.no_sync() if hasattr(model, "no_sync") else contextlib.nullcontext()
+
+
 def _make_optimizer(
     config: TrainerConfig, parameters: Iterable[nn.Parameter]
 ) -> torch.optim.Optimizer:
@@ -119,7 +137,8 @@ class Trainer:
 
     def __init__(self, config: TrainerConfig, progress: ProgressReporter | None = None) -> None:
         self.config = config
-        self.device = resolve_device(config.device)
+        self.distributed = DistributedContext.from_environment()
+        self.device = self.distributed.device(resolve_device(config.device))
         self.progress: ProgressReporter = progress or SilentProgress()
 
     def fit(
@@ -159,7 +178,12 @@ class Trainer:
                 scaler.load_state_dict(resume.scaler_state)
             start_epoch = resume.epoch
             best = resume.metrics.get(f"best_{config.monitor}", math.inf)
-        directory = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        directory = (
+            Path(checkpoint_dir)
+            if checkpoint_dir is not None and self.distributed.is_main
+            else None
+        )
+        train_model = self.distributed.wrap(model, self.device)
 
         def checkpoint_at(epoch: int, metrics: dict[str, float]) -> Checkpoint:
             return Checkpoint(
@@ -176,13 +200,17 @@ class Trainer:
 
         for epoch in range(start_epoch, config.epochs):
             seed_everything(derive_seed(config.seed, epoch))
-            dataset = getattr(train_loader, "dataset", None)
-            if hasattr(dataset, "set_epoch"):
-                dataset.set_epoch(epoch)
+            for source in (
+                getattr(train_loader, "dataset", None),
+                getattr(train_loader, "sampler", None),
+            ):
+                if hasattr(source, "set_epoch"):
+                    source.set_epoch(epoch)
             started = time.perf_counter()
-            train_loss, steps = self._train_epoch(
-                task, train_loader, optimizer, scaler, policy, epoch
-            )
+            with _training_model(task, train_model):
+                train_loss, steps = self._train_epoch(
+                    task, train_loader, optimizer, scaler, policy, epoch
+                )
             result.optimizer_steps += steps
             record = {
                 "epoch": epoch + 1,
@@ -238,7 +266,10 @@ class Trainer:
         for step, batch in enumerate(loader):
             group_start = step - step % accumulate
             group_size = min(accumulate, total_batches - group_start)
-            with policy.autocast():
+            group_ends = step + 1 == group_start + group_size
+            # DDP all-reduces gradients on every backward unless told to wait for the group's end.
+            synchronise = contextlib.nullcontext() if group_ends else _no_sync(model)
+            with synchronise, policy.autocast():
                 loss = task.training_step(move_to_device(batch, self.device))
             if not torch.isfinite(loss):
                 self.progress.finish("train")
@@ -247,14 +278,16 @@ class Trainer:
                     "check the input data for NaN/Inf or lower the learning rate"
                 )
             scaled = loss / group_size
-            (scaler.scale(scaled) if scaler is not None else scaled).backward()
-            if step + 1 == group_start + group_size:
+            with synchronise:
+                (scaler.scale(scaled) if scaler is not None else scaled).backward()
+            if group_ends:
                 self._optimizer_step(model, optimizer, scaler)
                 steps += 1
             loss_sum += loss.item()
             self.progress.advance("train", {"loss": loss.item()})
         self.progress.finish("train")
-        return loss_sum / max(total_batches, 1), steps
+        totals = self.distributed.sum_across_processes({"loss": loss_sum, "batches": total_batches})
+        return totals["loss"] / max(totals["batches"], 1), steps
 
     def _optimizer_step(
         self,
@@ -305,4 +338,6 @@ class Trainer:
         finally:
             self.progress.finish("eval")
             model.train(was_training)
+        totals = self.distributed.sum_across_processes({**totals, _COUNT: float(count)})
+        count = int(totals.pop(_COUNT))
         return {key: value / max(count, 1) for key, value in totals.items()}
