@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
 from torch import nn
 
 from pixelwise.errors import ConfigError
+from pixelwise.models.dncnn import DnCNN, DnCNNConfig
+from pixelwise.models.scunet import SCUNet, SCUNetConfig
 from pixelwise.models.unet import UNet, UNetConfig
 
-# A discriminated union on ``name`` once a second architecture is registered.
-ModelConfig = UNetConfig
-_BUILDERS: dict[str, type[nn.Module]] = {"unet": UNet}
+
+def _architecture(data: Any) -> str:
+    """The union's tag: the config's ``name``; a config without one is a U-Net (the default)."""
+    return data.get("name", "unet") if isinstance(data, dict) else getattr(data, "name", "unet")
+
+
+# Every architecture's config, told apart by its ``name`` field.
+ModelConfig = Annotated[
+    Annotated[UNetConfig, Tag("unet")]
+    | Annotated[DnCNNConfig, Tag("dncnn")]
+    | Annotated[SCUNetConfig, Tag("scunet")],
+    Discriminator(_architecture),
+]
+_BUILDERS: dict[str, type[nn.Module]] = {"unet": UNet, "dncnn": DnCNN, "scunet": SCUNet}
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(ModelConfig)
 
 
