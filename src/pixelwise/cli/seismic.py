@@ -30,6 +30,8 @@ def train_command(
 
     run_config = SeismicConfig.from_yaml(config)
     result = train(run_config, progress=RichProgress(), resume=resume)
+    if result.last_checkpoint is None:  # a non-main torchrun process: rank 0 reports
+        return
     last = result.history[-1]
     console.print(f"trained {len(result.history)} epochs; last: " + json.dumps(last))
     console.print(f"checkpoint: {result.last_checkpoint}")
