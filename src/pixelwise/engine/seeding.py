@@ -32,7 +32,14 @@ def seed_worker(worker_id: int) -> None:
     random.seed(worker_seed)
 
 
-def configure_determinism(enabled: bool) -> None:
-    """Ask torch for deterministic kernels (bit-for-bit runs on the same hardware)."""
+def configure_determinism(enabled: bool, device: torch.device) -> None:
+    """Ask torch for deterministic kernels (bit-for-bit runs on the same hardware).
+
+    Only CUDA has non-deterministic kernels to switch off (atomics in cuDNN and scatter ops);
+    the CPU kernels pixelwise uses are deterministic already, and the switch itself costs
+    seconds there (it imports torch's compiler stack), so CPU runs skip it.
+    """
+    if device.type != "cuda":
+        return
     torch.use_deterministic_algorithms(enabled, warn_only=True)
     torch.backends.cudnn.benchmark = not enabled

@@ -159,7 +159,7 @@ class Trainer:
         ``checkpoint_dir`` when one is given.
         """
         config = self.config
-        configure_determinism(config.deterministic)
+        configure_determinism(config.deterministic, self.device)
         model = task.model.to(self.device)
         policy = PrecisionPolicy.resolve(config.precision, self.device, model)
         optimizer = _make_optimizer(config, model.parameters())
