@@ -48,12 +48,14 @@ class NodeParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def as_image(value: Any, name: str = "image") -> np.ndarray:
-    """Convert any array-like image to a new C-contiguous float32 array, HxW or HxWxC.
+def as_image(value: Any, name: str = "image", *, copy: bool = True) -> np.ndarray:
+    """Convert any array-like image to a C-contiguous float32 array, HxW or HxWxC.
 
-    The result never shares memory with ``value``, so a node can neither modify the caller's
-    data nor hand it back as its output. Raises :class:`InputError` naming ``name`` for an
-    empty array, a wrong number of dimensions or channels, a non-numeric dtype, or NaN/Inf.
+    With ``copy`` (used for node inputs) the result never shares memory with ``value``, so a
+    node can neither modify the caller's data nor hand it back as its output; node outputs,
+    already the node's own arrays, are checked without a copy. Raises :class:`InputError`
+    naming ``name`` for an empty array, a wrong number of dimensions or channels, a
+    non-numeric dtype, or NaN/Inf.
     """
     array = np.asarray(value)
     if array.dtype == bool:
@@ -62,7 +64,7 @@ def as_image(value: Any, name: str = "image") -> np.ndarray:
         info = np.iinfo(array.dtype)
         array = array.astype(np.float32) / np.float32(info.max)
     elif np.issubdtype(array.dtype, np.floating):
-        array = array.astype(np.float32, copy=True)
+        array = array.astype(np.float32, copy=copy)
     else:
         raise InputError(
             name, f"unsupported dtype {array.dtype}; expected an integer or float image"
@@ -183,7 +185,9 @@ class Node(ABC):
         ):
             result = {next(iter(self.outputs)): result}
         return {
-            key: convert(kind, result[key], f"{self.name} output '{key}'")
+            key: as_image(result[key], f"{self.name} output '{key}'", copy=False)
+            if kind is Kind.IMAGE
+            else convert(kind, result[key], f"{self.name} output '{key}'")
             for key, kind in self.outputs.items()
         }
 
