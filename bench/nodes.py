@@ -30,7 +30,7 @@ range of the per-round overheads) shows how far the timing noise of the run goes
 shared machine it can exceed the 5% the overheads are judged against. ``wrapper ms`` times
 the node with its ``process`` replaced by a pass-through: what the base class costs around
 the library call. Rows over 5% get a footnote with the cause found by profiling. Run from the
-repository root (the whole table takes about 12 minutes on 2 cores, mostly BM3D)::
+repository root (the whole table takes 8-12 minutes on 2 cores, mostly BM3D)::
 
     python bench/nodes.py
     python bench/nodes.py --nodes gaussian bm3d "wiener [motion]" --repeats 21
