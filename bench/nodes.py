@@ -67,11 +67,7 @@ from skimage.color import lab2rgb, rgb2lab
 
 from pixelwise.nodes import Node, create_node
 from pixelwise.nodes.base import as_image, as_kernel
-from pixelwise.nodes.deblur import (
-    _EXTENSION_BALANCE,
-    _EXTENSION_ITERATIONS,
-    _EXTENSION_KERNELS,
-)
+from pixelwise.nodes.deblur import extend_consistently
 from pixelwise.nodes.denoise import _BM3D_PROFILES, _BM3D_STAGES
 from pixelwise.nodes.psf import gaussian_psf, motion_psf
 
@@ -266,30 +262,6 @@ def direct_bm3d_color(p: Any, images: Images) -> np.ndarray:
         profile=_BM3D_PROFILES[p.profile](),
         colorspace=p.colorspace,
     )
-
-
-def extend_consistently(
-    image: np.ndarray, kernel: np.ndarray
-) -> tuple[np.ndarray, tuple[slice, slice]]:
-    """The deconvolution nodes' boundary extension, written out with the same library calls.
-
-    Edge-pad by two kernel sizes, then alternate a rough ``skimage.restoration.wiener``
-    deconvolution with a circular re-blur (``scipy.ndimage.convolve``, ``mode="wrap"``),
-    restoring the observed pixels each round. Returns the float64 array and the image slices.
-    """
-    pad_rows, pad_cols = (_EXTENSION_KERNELS * side for side in kernel.shape)
-    extended = np.pad(
-        image.astype(np.float64), ((pad_rows, pad_rows), (pad_cols, pad_cols)), mode="edge"
-    )
-    inside = (
-        slice(pad_rows, pad_rows + image.shape[0]),
-        slice(pad_cols, pad_cols + image.shape[1]),
-    )
-    for _ in range(_EXTENSION_ITERATIONS):
-        estimate = restoration.wiener(extended, kernel, _EXTENSION_BALANCE, clip=False)
-        extended = ndimage.convolve(estimate, kernel, mode="wrap")
-        extended[inside] = image
-    return extended, inside
 
 
 def direct_richardson_lucy(p: Any, images: Images) -> np.ndarray:

@@ -94,17 +94,20 @@ def read_raw_image(path: str | Path) -> np.ndarray:
     return array
 
 
-def to_float_image(array: np.ndarray, source: str | Path = "image") -> np.ndarray:
+def to_float_image(
+    array: np.ndarray, source: str | Path = "image", *, copy: bool = True
+) -> np.ndarray:
     """Convert ``array`` to C-contiguous float32: integers divided by their dtype's maximum.
 
     Booleans map to {0, 1}; floats keep their values. NaN or infinite values are an error.
+    With ``copy=False`` a float32 C-contiguous input is returned as it is.
     """
     if array.dtype == bool:
         result = array.astype(np.float32)
     elif np.issubdtype(array.dtype, np.integer):
         result = array.astype(np.float32) / np.float32(np.iinfo(array.dtype).max)
     elif np.issubdtype(array.dtype, np.floating):
-        result = array.astype(np.float32)
+        result = array.astype(np.float32, copy=copy)
     else:
         raise InputError(source, f"unsupported pixel type {array.dtype}")
     if not np.isfinite(result).all():

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pixelwise.config import describe_validation_error
 from pixelwise.errors import ConfigError, InputError
+from pixelwise.io.images import to_float_image
 
 ChannelPolicy = Literal["any", "gray", "rgb", "per_channel"]
 
@@ -57,18 +58,7 @@ def as_image(value: Any, name: str = "image", *, copy: bool = True) -> np.ndarra
     naming ``name`` for an empty array, a wrong number of dimensions or channels, a
     non-numeric dtype, or NaN/Inf.
     """
-    array = np.asarray(value)
-    if array.dtype == bool:
-        array = array.astype(np.float32)
-    elif np.issubdtype(array.dtype, np.integer):
-        info = np.iinfo(array.dtype)
-        array = array.astype(np.float32) / np.float32(info.max)
-    elif np.issubdtype(array.dtype, np.floating):
-        array = array.astype(np.float32, copy=copy)
-    else:
-        raise InputError(
-            name, f"unsupported dtype {array.dtype}; expected an integer or float image"
-        )
+    array = to_float_image(np.asarray(value), name, copy=copy)
     if array.size == 0:
         raise InputError(name, f"image is empty (shape {array.shape})")
     if array.ndim not in (2, 3):
@@ -77,9 +67,7 @@ def as_image(value: Any, name: str = "image", *, copy: bool = True) -> np.ndarra
         raise InputError(
             name, f"expected 1 to 4 channels in the last axis, got shape {array.shape}"
         )
-    if not np.isfinite(array).all():
-        raise InputError(name, "image contains NaN or infinite values")
-    return np.ascontiguousarray(array)
+    return array
 
 
 def as_mask(value: Any, name: str = "mask") -> np.ndarray:

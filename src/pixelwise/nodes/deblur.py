@@ -9,7 +9,7 @@ BM3D) or that the scene is zero outside the frame (Richardson-Lucy), while the b
 a real photograph mix in scene content from outside it. Deconvolving the bare image therefore
 rings from its borders inwards, badly so for motion blur, whose transfer function has zeros.
 The deconvolution nodes thus work on the image extended by two kernel sizes on each side, the
-extension filled so that it agrees with the blur model (see :func:`_extend_consistently`), and
+extension filled so that it agrees with the blur model (see :func:`extend_consistently`), and
 crop the result back.
 """
 
@@ -44,7 +44,7 @@ _EXTENSION_BALANCE = 0.02
 """Wiener regularisation of the rough estimate used to fill the extension."""
 
 
-def _extend_consistently(
+def extend_consistently(
     image: np.ndarray, kernel: np.ndarray
 ) -> tuple[np.ndarray, tuple[slice, slice]]:
     """Extend a blurred HxW ``image`` so that the whole array is consistent with a circular blur.
@@ -101,7 +101,7 @@ class _DeconvolutionNode(_KernelNode):
     """A deconvolution run on the blur-consistently extended image, cropped back to its size."""
 
     def _apply(self, image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-        extended, inside = _extend_consistently(image, kernel)
+        extended, inside = extend_consistently(image, kernel)
         return self._deconvolve(extended, kernel, image)[inside]
 
     @abstractmethod
