@@ -49,12 +49,13 @@ from rich.console import Console
 from rich.table import Table
 from skimage import data as skdata
 
-from pixelwise.data.patches import RandomPatchDataset
-from pixelwise.engine import Trainer, TrainerConfig, make_loader, predict_array
-from pixelwise.io.section import ArraySection
-from pixelwise.methods.n2v import MaskingConfig, Noise2VoidTask
+from pixelwise.data import Augmentation, Normalization
+from pixelwise.data.config import PatchConfig
+from pixelwise.engine import InferenceSettings, TrainerConfig, cpu_capability
+from pixelwise.io.sources import InMemorySource
+from pixelwise.methods import MaskingConfig, fit_noise2void, predict_normalized
 from pixelwise.metrics import psnr
-from pixelwise.models import UNetConfig, build_model
+from pixelwise.models import UNetConfig
 
 BENCH_DIR = Path(__file__).resolve().parent
 CAREAMICS_PYTHON = BENCH_DIR / ".venv-careamics" / "bin" / "python"
@@ -80,7 +81,7 @@ class BenchSettings:
     radius: int = 5  # CAREamics' roi_size 11
     threads: int = 1
     num_workers: int = 0
-    precision: str = "32"  # or "bf16-mixed" (autocast on CPU), for both
+    precision: str = "32"  # or "bf16-mixed" (autocast on CPU), for both; "auto" for pixelwise
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -120,8 +121,9 @@ def careamics_patches_per_image(shape: tuple[int, ...], patch_size: int) -> int:
 
 def pixelwise_recommended(settings: BenchSettings) -> BenchSettings:
     """pixelwise's own N2V choice for the same data budget: a 16-channel U-Net without
-    normalisation under bf16 autocast (the engine's safe mixed precision on CPU)."""
-    return dataclasses.replace(settings, base_channels=16, batch_norm=False, precision="bf16-mixed")
+    normalisation at the engine's default precision, ``auto`` (bf16 autocast only where the
+    CPU computes bf16 natively; float32 on AVX2-only CPUs, where emulated bf16 is slow)."""
+    return dataclasses.replace(settings, base_channels=16, batch_norm=False, precision="auto")
 
 
 def run_pixelwise(
@@ -129,55 +131,51 @@ def run_pixelwise(
 ) -> tuple[np.ndarray, RunResult]:
     """Train pixelwise N2V on ``noisy`` and denoise it; times training and prediction."""
     torch.set_num_threads(settings.threads)
-    torch.manual_seed(settings.seed)  # the model's initial weights
     started, started_cpu = time.perf_counter(), time.process_time()
-    mean, std = float(noisy.mean()), float(noisy.std())
-    dataset = RandomPatchDataset(
-        [ArraySection(noisy)],
-        settings.patch_size,
-        settings.patches_per_epoch,
-        seed=settings.seed,
-        augment=True,
-        normalization=(mean, std),
-    )
-    loader = make_loader(dataset, settings.batch_size, num_workers=settings.num_workers)
-    model = build_model(
-        UNetConfig(
+    run = fit_noise2void(
+        [InMemorySource(noisy, source="camera")],
+        data=PatchConfig(
+            patch_size=settings.patch_size,
+            patches_per_epoch=settings.patches_per_epoch,
+            validation_patches=0,
+            batch_size=settings.batch_size,
+            num_workers=settings.num_workers,
+        ),
+        model=UNetConfig(
             levels=settings.depth + 1,
             base_channels=settings.base_channels,
             norm="batch" if settings.batch_norm else "none",
-        )
-    )
-    masking = MaskingConfig(
-        strategy="random", active_fraction=settings.masked_fraction, radius=settings.radius
-    )
-    trainer = Trainer(
-        TrainerConfig(
+        ),
+        masking=MaskingConfig(
+            strategy="random", active_fraction=settings.masked_fraction, radius=settings.radius
+        ),
+        trainer=TrainerConfig(
             epochs=settings.epochs,
             learning_rate=settings.learning_rate,
             scheduler="none",
             precision=settings.precision,
             seed=settings.seed,
             device="cpu",
-        )
+        ),
+        augmentation=Augmentation(flips="hw"),
+        normalization=Normalization(mean=float(noisy.mean()), std=float(noisy.std())),
     )
-    fit = trainer.fit(Noise2VoidTask(model, masking), loader)
     train_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
-    normalized = (noisy - np.float32(mean)) / np.float32(std)
-    multiple = 2**settings.depth
-    whole = math.ceil(max(noisy.shape) / multiple) * multiple  # one tile, as CAREamics does
-    prediction = predict_array(model, normalized, size_multiple=multiple, tile_size=whole)
-    prediction = prediction * np.float32(std) + np.float32(mean)
+    # One window over the whole image, as CAREamics predicts it.
+    prediction = predict_normalized(
+        run.model, noisy, run.normalization, inference=InferenceSettings(window=None), device="cpu"
+    )
     predict_seconds = time.perf_counter() - started
     cpu_seconds = time.process_time() - started_cpu
+    model, fit = run.model, run.result
 
     parameters = sum(p.numel() for p in model.parameters())
     note = f"{fit.optimizer_steps} steps, {parameters:,} params, torch {torch.__version__}"
     network = (
         f"{settings.base_channels} ch, {'batch norm' if settings.batch_norm else 'no norm'}, "
-        f"precision {settings.precision}"
+        f"precision {fit.precision}" + (" (auto)" if settings.precision == "auto" else "")
     )
     note = f"{network}; {note}"
     result = RunResult(label, 0.0, train_seconds, predict_seconds, cpu_seconds, note)
@@ -237,7 +235,10 @@ def run_careamics(
 
 def print_table(noisy_psnr: float, results: list[RunResult], settings: BenchSettings) -> None:
     table = Table(
-        title="Noise2Void on camera (512x512), Gaussian sigma 25/255",
+        title=(
+            "Noise2Void on camera (512x512), Gaussian sigma 25/255; "
+            f"CPU {cpu_capability()}, torch {torch.__version__}"
+        ),
         caption=(
             f"{settings.epochs} epochs x {settings.patches_per_epoch} patches of "
             f"{settings.patch_size}px, batch {settings.batch_size}, depth {settings.depth}; "

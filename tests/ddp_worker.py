@@ -11,6 +11,7 @@ import torch.distributed as dist
 from torch.utils.data import TensorDataset
 
 from pixelwise.engine import Trainer, TrainerConfig, make_loader
+from pixelwise.metrics import Mean
 from pixelwise.models import UNetConfig, build_model
 
 
@@ -19,6 +20,7 @@ class Regression:
         torch.manual_seed(0)  # same initial weights on every rank (DDP also broadcasts them)
         self.model = build_model(UNetConfig(levels=1, base_channels=4))
         self.samples_seen = 0
+        self.metrics = {"mae": Mean()}  # accumulated on each rank, synchronised by the engine
 
     def training_step(self, batch):
         x, y = batch
@@ -27,7 +29,9 @@ class Regression:
 
     def validation_step(self, batch):
         x, y = batch
-        return {"loss": torch.mean((self.model(x) - y) ** 2)}
+        error = self.model(x) - y
+        self.metrics["mae"].update(error.abs().mean(dim=(1, 2, 3)))
+        return {"loss": torch.mean(error**2)}
 
 
 def main(out: Path) -> None:
@@ -35,7 +39,7 @@ def main(out: Path) -> None:
     x = torch.randn(16, 1, 8, 8, generator=generator)
     data = TensorDataset(x, 0.5 * x)
     task = Regression()
-    trainer = Trainer(TrainerConfig(epochs=2, learning_rate=1e-2, device="cpu"))
+    trainer = Trainer(TrainerConfig(epochs=2, learning_rate=1e-2, device="cpu", precision="32"))
     result = trainer.fit(
         task, make_loader(data, 2, shuffle=True), make_loader(data, 4), checkpoint_dir=out / "ckpt"
     )

@@ -16,7 +16,12 @@ from pixelwise.nodes import Node, NodeParams, node_classes, registry
 from pixelwise.pipeline import list_example_pipelines
 
 
-class _Demo(Node):
+class _DemoParams(NodeParams):
+    strength: float = Field(0.5, ge=0, le=1, description="How much to brighten.")
+    mode: Literal["add", "blend"] = "add"
+
+
+class _Demo(Node[_DemoParams]):
     """Brighten an image by ``strength``.
 
     Exists so that the CLI tests know every field of one node's documentation.
@@ -26,10 +31,6 @@ class _Demo(Node):
     category = "test"
     description = "A demonstration node."
     channels = "per_channel"
-
-    class Params(NodeParams):
-        strength: float = Field(0.5, ge=0, le=1, description="How much to brighten.")
-        mode: Literal["add", "blend"] = "add"
 
     def process(self, image):
         return image + self.params.strength
@@ -116,8 +117,8 @@ def test_run_a_pipeline_file_end_to_end(tmp_path, photos, capsys):
     code, out, err = _cli(["run", str(pipeline), str(photos), "-o", str(out_dir)], capsys)
     assert code == 0, err
     assert "brighten: 2 inputs, 2 files written" in out
-    manifest = json.loads((out_dir / "manifest.json").read_text())
-    assert [record["outputs"] for record in manifest["inputs"]] == [
+    (run,) = json.loads((out_dir / "manifest.json").read_text())["runs"]
+    assert [record["outputs"] for record in run["inputs"]] == [
         {"_test_cli_demo.image": "astronaut__test_cli_demo.png"},
         {"_test_cli_demo.image": "camera__test_cli_demo.png"},
     ]
@@ -144,7 +145,7 @@ def test_run_a_shipped_example_by_name(tmp_path, photos, capsys):
         (
             "name: x\nsteps:\n  - {node: _test_cli_demo, params: {strength: 5}}\n",
             ["camera.png"],
-            "1 problem: (1) step '_test_cli_demo' (_test_cli_demo): parameter 'strength'",
+            "1 problem: (1) line 3: step '_test_cli_demo' (_test_cli_demo): parameter 'strength'",
         ),
         (
             "name: x\nsteps:\n  - {node: _test_cli_demo}\n",

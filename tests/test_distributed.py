@@ -28,6 +28,7 @@ def test_torchrun_trains_in_lockstep_on_sharded_data(tmp_path: Path):
         # losses are averaged across ranks, so every rank reports (and stops on) the same numbers
         assert first["train_loss"] == second["train_loss"]
         assert first["val_loss"] == second["val_loss"]
+        assert first["val_mae"] == second["val_mae"]  # an accumulating metric, synchronised
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
         "best.pt",
         "history.json",

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import zlib
+
 import cv2
 import imageio.v3 as iio
 import numpy as np
 import pytest
 import tifffile
 
-from pixelwise.errors import InputError
+from pixelwise.errors import ConfigError, InputError
 from pixelwise.io.images import (
     collect_image_files,
     read_image,
     read_raw_image,
     write_image,
 )
+from pixelwise.io.imagesize import PNG_MAGIC, raster_size
+from pixelwise.io.registry import open_source
 
 RNG = np.random.default_rng(7)
 
@@ -191,3 +195,102 @@ def test_collect_image_files(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="folder holds no image files"):
         collect_image_files([tmp_path / "empty"])
+
+
+# --- decompression-bomb guard ---------------------------------------------------------
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(kind + data).to_bytes(4, "big")
+    return len(data).to_bytes(4, "big") + kind + data + crc
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims ``width`` x ``height`` 1-bit grey pixels."""
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([1, 0, 0, 0, 0])
+    idat = zlib.compress(bytes(64))
+    return (
+        PNG_MAGIC
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", idat)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize("reader", [read_image, read_raw_image, open_source])
+def test_a_png_claiming_huge_dimensions_is_refused_before_decoding(tmp_path, reader):
+    path = tmp_path / "bomb.png"
+    path.write_bytes(png_claiming(100_000, 100_000))
+    message = (
+        r"bomb\.png: [^\n]*image is 100000 x 100000 = 10,000,000,000 pixels, above the limit "
+        r"of 268,435,456 [^\n]*set PIXELWISE_MAX_IMAGE_PIXELS to a larger number"
+    )
+    with pytest.raises(InputError, match=message):
+        reader(path)
+
+
+def test_a_real_20000_square_png_is_refused_from_its_header(tmp_path):
+    # 400 megapixels of 1-bit PNG compress to about 50 KB; decoding would need 400 MB.
+    row = b"\x00" + bytes(2500)  # the filter byte, then 20000 bits
+    idat = zlib.compress(row * 20_000, 9)
+    header = (20_000).to_bytes(4, "big") * 2 + bytes([1, 0, 0, 0, 0])
+    path = tmp_path / "big.png"
+    path.write_bytes(
+        PNG_MAGIC
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", idat)
+        + _png_chunk(b"IEND", b"")
+    )
+    assert path.stat().st_size < 1_000_000
+    with pytest.raises(InputError, match=r"big\.png: .*400,000,000 pixels"):
+        read_raw_image(path)
+
+
+def _image_file(path, shape):
+    image = RNG.random(shape, dtype=np.float32)
+    if path.suffix == ".tif":
+        tifffile.imwrite(path, (image * 255).astype(np.uint8), compression="zlib")
+        return path
+    return write_image(path, image)
+
+
+@pytest.mark.parametrize("name", ["a.png", "a.jpg", "a.bmp", "a.tif", "rgb.png", "rgb.jpg"])
+@pytest.mark.parametrize("reader", [read_raw_image, open_source])
+def test_the_pixel_limit_applies_to_every_image_format(tmp_path, monkeypatch, name, reader):
+    shape = (30, 40, 3) if name.startswith("rgb") else (30, 40)
+    path = _image_file(tmp_path / name, shape)
+    monkeypatch.setenv("PIXELWISE_MAX_IMAGE_PIXELS", "1199")
+    with pytest.raises(
+        InputError, match=r"image is 30 x 40 = 1,200 pixels, above the limit of 1,199"
+    ):
+        reader(path)
+    monkeypatch.setenv("PIXELWISE_MAX_IMAGE_PIXELS", "1200")
+    assert reader(path).shape == shape
+
+
+def test_the_pixel_limit_counts_every_page_of_a_compressed_stack(tmp_path, monkeypatch):
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, np.zeros((5, 10, 10), np.uint8), compression="zlib")
+    monkeypatch.setenv("PIXELWISE_MAX_IMAGE_PIXELS", "499")
+    with pytest.raises(InputError, match=r"stack\.tif: image is 5 pages of 10 x 10 = 500 pixels"):
+        open_source(path)
+
+
+def test_jpeg_sizes_come_from_the_frame_header_after_other_segments(tmp_path):
+    image = RNG.integers(0, 255, (37, 53, 3), dtype=np.uint8)
+    progressive = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
+    assert b"\xff\xc2" in progressive  # SOF2
+    comment = b"\xff\xfe" + (9).to_bytes(2, "big") + b"comment"  # a COM segment after SOI
+    path = tmp_path / "p.jpg"
+    path.write_bytes(progressive[:2] + comment + progressive[2:])
+    assert raster_size(path) == (37, 53)
+    assert read_raw_image(path).shape == (37, 53, 3)
+
+
+def test_a_bad_pixel_limit_setting_is_a_config_error(tmp_path, monkeypatch):
+    path = write_image(tmp_path / "a.png", np.zeros((4, 4)))
+    monkeypatch.setenv("PIXELWISE_MAX_IMAGE_PIXELS", "lots")
+    with pytest.raises(
+        ConfigError, match="PIXELWISE_MAX_IMAGE_PIXELS must be a positive whole number"
+    ):
+        read_image(path)

@@ -10,7 +10,8 @@ import pytest
 import segyio
 
 from pixelwise.errors import ConfigError, InputError
-from pixelwise.io.segy import SegySection, read_segy, write_segy, write_segy_like
+from pixelwise.io.registry import open_source
+from pixelwise.io.segy import SegySource, read_segy, write_segy, write_segy_like
 
 N_SAMPLES, N_TRACES = 64, 23
 TRACE_BYTES = 240 + 4 * N_SAMPLES
@@ -181,7 +182,7 @@ def missing(path: Path) -> Path:
         (with_nan, "NaN"),
     ],
 )
-@pytest.mark.parametrize("reader", [read_segy, SegySection])
+@pytest.mark.parametrize("reader", [read_segy, SegySource, open_source])
 def test_bad_files_raise_input_error_naming_the_file(
     segy_file: Path, corrupt, problem: str, reader
 ) -> None:
@@ -190,31 +191,90 @@ def test_bad_files_raise_input_error_naming_the_file(
         reader(path)
 
 
-def test_section_windows_equal_slices_of_the_full_array(segy_file: Path, data: np.ndarray) -> None:
-    section = SegySection(segy_file)
+def window(row0: int, row1: int, col0: int, col1: int) -> tuple[slice, slice]:
+    return slice(row0, row1), slice(col0, col1)
+
+
+def test_source_windows_equal_slices_of_the_full_array(segy_file: Path, data: np.ndarray) -> None:
+    section = SegySource(segy_file)
     assert section.shape == (N_SAMPLES, N_TRACES)
+    assert section.dtype == np.float32
     for row0, row1, col0, col1 in [(0, N_SAMPLES, 0, N_TRACES), (5, 17, 3, 4), (60, 64, 20, 23)]:
-        window = section.read_window(row0, row1, col0, col1)
-        assert window.dtype == np.float32
-        np.testing.assert_array_equal(window, data[row0:row1, col0:col1])
+        part = section.read(window(row0, row1, col0, col1))
+        assert part.dtype == np.float32
+        np.testing.assert_array_equal(part, data[row0:row1, col0:col1])
     with pytest.raises(IndexError, match=r"line\.sgy"):
-        section.read_window(0, 4, 20, 24)
+        section.read(window(0, 4, 20, 24))
     section.close()
 
 
-def test_section_reads_traces_in_bounded_chunks(
+def test_source_reads_traces_in_bounded_chunks(
     segy_file: Path, data: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("pixelwise.io.section.CHUNK_ELEMENTS", 2 * N_SAMPLES)
-    monkeypatch.setattr("pixelwise.io.segy.CHUNK_ELEMENTS", 2 * N_SAMPLES)  # two traces a read
-    with SegySection(segy_file) as section:
-        np.testing.assert_array_equal(section.read_window(1, 9, 2, 21), data[1:9, 2:21])
+    monkeypatch.setattr("pixelwise.io.sources.CHUNK_ELEMENTS", 2 * N_SAMPLES)  # two traces a read
+    reads: list[int] = []
+    original = segyio.trace.RawTrace.__getitem__
+
+    def counting(self, index):
+        block = original(self, index)
+        reads.append(len(block))
+        return block
+
+    monkeypatch.setattr(segyio.trace.RawTrace, "__getitem__", counting)
+    with SegySource(segy_file) as section:
+        assert max(reads) == 2  # the NaN scan at open, two traces at a time
+        np.testing.assert_array_equal(section.read(window(1, 9, 2, 21)), data[1:9, 2:21])
+    assert max(reads) == 2
 
 
-def test_section_pickles_as_a_path_and_reopens(segy_file: Path, data: np.ndarray) -> None:
-    section = SegySection(segy_file)
+def test_source_pickles_as_a_path_and_reopens(segy_file: Path, data: np.ndarray) -> None:
+    section = SegySource(segy_file)
     payload = pickle.dumps(section)
     assert len(payload) < data.nbytes / 4
     clone = pickle.loads(payload)
     assert clone.shape == section.shape
-    np.testing.assert_array_equal(clone.read_window(0, N_SAMPLES, 0, N_TRACES), data)
+    np.testing.assert_array_equal(clone.read(window(0, N_SAMPLES, 0, N_TRACES)), data)
+
+
+def with_sample_counts(path: Path, in_binary: int, in_traces: int) -> Path:
+    """Rewrite the sample count of the binary header and of every trace header."""
+    raw = bytearray(path.read_bytes())
+    raw[3220:3222] = in_binary.to_bytes(2, "big")
+    for index in range(N_TRACES):
+        start = 3600 + index * TRACE_BYTES + 114
+        raw[start : start + 2] = in_traces.to_bytes(2, "big")
+    path.write_bytes(bytes(raw))
+    return path
+
+
+@pytest.mark.parametrize("reader", [read_segy, SegySource, open_source])
+def test_sample_count_mismatch_names_both_numbers(segy_file: Path, reader) -> None:
+    with_sample_counts(segy_file, 68, N_SAMPLES)
+    with pytest.raises(
+        InputError, match=rf"line\.sgy: binary header says 68 samples .* says {N_SAMPLES}"
+    ):
+        reader(segy_file)
+
+
+def test_a_wrong_binary_count_is_refused_even_when_the_size_fits(tmp_path: Path) -> None:
+    # 128-sample traces are 752 bytes; with 68 samples a trace would be 512: 32 traces of the
+    # first are 47 of the second, so the file size alone cannot reveal the damage.
+    path = tmp_path / "line.sgy"
+    write_segy(path, np.ones((128, 32), np.float32))
+    raw = bytearray(path.read_bytes())
+    raw[3220:3222] = (68).to_bytes(2, "big")
+    path.write_bytes(bytes(raw))
+    with pytest.raises(InputError, match=r"binary header says 68 samples .* says 128"):
+        SegySource(path)
+
+
+@pytest.mark.parametrize(("in_binary", "in_traces"), [(0, N_SAMPLES), (N_SAMPLES, 0)])
+def test_a_missing_count_in_the_binary_header_is_refused(
+    segy_file: Path, data: np.ndarray, in_binary: int, in_traces: int
+) -> None:
+    with_sample_counts(segy_file, in_binary, in_traces)
+    if in_binary == 0:  # segyio takes the trace length from the binary header only
+        with pytest.raises(InputError, match=rf"binary header says 0 samples .* {N_SAMPLES}"):
+            read_segy(segy_file)
+    else:  # trace headers without a count are common and harmless
+        np.testing.assert_array_equal(read_segy(segy_file), data)

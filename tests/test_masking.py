@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from pixelwise.errors import ConfigError, TrainingError
-from pixelwise.masking import masked_mse, random_pixel_mask, tracewise_mask
+from pixelwise.losses import masked_mse
+from pixelwise.masking import random_pixel_mask, tracewise_mask
 
 
 def seeded(seed: int = 0) -> torch.Generator:

@@ -33,22 +33,23 @@ from pixelwise.pipeline.outputs import ImageFormat, image_format_for
 # --- test-only nodes, registered per test by _register_test_nodes ------------------------
 
 
-class _Scale(Node):
+class _ScaleParams(NodeParams):
+    factor: float = Field(2.0, gt=0, le=10)
+    offset: float = 0.0
+
+
+class _Scale(Node[_ScaleParams]):
     """Multiply by ``factor``, then add ``offset``."""
 
     name = "_test_scale"
     category = "test"
     description = "Scale an image."
 
-    class Params(NodeParams):
-        factor: float = Field(2.0, gt=0, le=10)
-        offset: float = 0.0
-
     def process(self, image):
         return image * self.params.factor + self.params.offset
 
 
-class _Mean(Node):
+class _Mean(Node[NodeParams]):
     name = "_test_mean"
     category = "test"
     description = "Mean of an image, as a table."
@@ -58,21 +59,22 @@ class _Mean(Node):
         return {"mean": float(image.mean())}
 
 
-class _Box(Node):
+class _BoxParams(NodeParams):
+    size: int = Field(3, ge=1)
+
+
+class _Box(Node[_BoxParams]):
     name = "_test_box"
     category = "test"
     description = "A box kernel."
     inputs: ClassVar[dict[str, Kind]] = {}
     outputs: ClassVar[dict[str, Kind]] = {"kernel": Kind.KERNEL}
 
-    class Params(NodeParams):
-        size: int = Field(3, ge=1)
-
     def process(self):
         return np.ones((self.params.size, self.params.size))
 
 
-class _KernelCount(Node):
+class _KernelCount(Node[NodeParams]):
     name = "_test_kernel_count"
     category = "test"
     description = "Multiply an image by the number of kernel taps."
@@ -82,7 +84,7 @@ class _KernelCount(Node):
         return image * kernel.size
 
 
-class _Add(Node):
+class _Add(Node[NodeParams]):
     name = "_test_add"
     category = "test"
     description = "Add two images."
@@ -92,7 +94,7 @@ class _Add(Node):
         return image + other
 
 
-class _Split(Node):
+class _Split(Node[NodeParams]):
     name = "_test_split"
     category = "test"
     description = "An image, its inverse and a threshold mask."
@@ -106,13 +108,14 @@ class _Split(Node):
         return {"image": image, "inverse": 1 - image, "mask": image > 0.5}
 
 
-class _FailIfBright(Node):
+class _FailIfBrightParams(NodeParams):
+    limit: float = 0.5
+
+
+class _FailIfBright(Node[_FailIfBrightParams]):
     name = "_test_fail_if_bright"
     category = "test"
     description = "Pass an image through, refusing bright ones."
-
-    class Params(NodeParams):
-        limit: float = 0.5
 
     def process(self, image):
         if image.mean() > self.params.limit:
@@ -120,7 +123,7 @@ class _FailIfBright(Node):
         return image
 
 
-class _FirstTwoChannels(Node):
+class _FirstTwoChannels(Node[NodeParams]):
     name = "_test_first_two_channels"
     category = "test"
     description = "Keep the first two channels of a colour image."
@@ -417,7 +420,7 @@ def test_run_files_writes_outputs_and_manifest(tmp_path):
     )
     out = tmp_path / "out"
 
-    manifest = load_pipeline(pipeline_file).run_files([inputs], out, progress=False)
+    run = load_pipeline(pipeline_file).run_files([inputs], out, progress=False)
 
     assert sorted(p.name for p in out.iterdir()) == [
         "manifest.json",
@@ -434,20 +437,22 @@ def test_run_files_writes_outputs_and_manifest(tmp_path):
     assert json.loads((out / "science_stats.json").read_text()) == pytest.approx({"mean": 0.75})
 
     on_disk = json.loads((out / "manifest.json").read_text())
-    assert Manifest.model_validate(on_disk) == manifest
-    assert on_disk["pipeline"] == "halve"
-    assert on_disk["pipeline_file"] == str(pipeline_file.resolve())
-    assert on_disk["pipeline_sha256"] == _sha256(pipeline_file)
-    assert on_disk["pixelwise_version"] == pixelwise.__version__
-    assert on_disk["error"] is None
-    half, stats = on_disk["steps"]
+    assert Manifest.model_validate(on_disk).runs == [run]
+    (record,) = on_disk["runs"]
+    assert record["pipeline"] == "halve"
+    assert record["pipeline_file"] == str(pipeline_file.resolve())
+    assert record["pipeline_sha256"] == _sha256(pipeline_file)
+    assert record["pixelwise_version"] == pixelwise.__version__
+    assert (record["status"], record["error"]) == ("completed", None)
+    assert record["seconds"] >= 0
+    half, stats = record["steps"]
     assert half["name"] == "half"
     assert half["node"] == "_test_scale"
     assert half["node_version"] == "1"
     assert half["params"] == {"factor": 0.5, "offset": 0.0}
     assert stats["params"] == {}
     assert half["seconds"] >= 0
-    photo_record, science_record = on_disk["inputs"]
+    photo_record, science_record = record["inputs"]
     assert photo_record["path"] == str((inputs / "photo.png").resolve())
     assert photo_record["sha256"] == _sha256(inputs / "photo.png")
     assert (photo_record["shape"], photo_record["dtype"]) == ([6, 8], "uint8")
@@ -457,6 +462,11 @@ def test_run_files_writes_outputs_and_manifest(tmp_path):
         "stats.table": "science_stats.json",
     }
     assert set(science_record["seconds"]) == {"half", "stats"}
+    assert on_disk["files"]["science_half.tif"] == {
+        "run": 1,
+        "input": str((inputs / "science.tif").resolve()),
+        "output": "half.image",
+    }
 
 
 def test_a_failing_step_leaves_nothing_for_that_input(tmp_path):
@@ -472,10 +482,13 @@ def test_a_failing_step_leaves_nothing_for_that_input(tmp_path):
     with pytest.raises(InputError, match=r"b\.png: step 'guard' .*too bright"):
         pipeline.run_files(inputs, out, progress=False)
     assert sorted(p.name for p in out.iterdir()) == ["a_guard.png", "a_scaled.png", "manifest.json"]
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert [Path(record["path"]).name for record in manifest["inputs"]] == ["a.png"]
-    assert "b.png" in manifest["error"]
-    assert "too bright" in manifest["error"]
+    (run,) = json.loads((out / "manifest.json").read_text())["runs"]
+    assert [Path(record["path"]).name for record in run["inputs"]] == ["a.png"]
+    assert run["status"] == "failed"
+    reason = "step 'guard' (_test_fail_if_bright): image: too bright"
+    assert run["error"] == f"{inputs / 'b.png'}: {reason}"  # the file named once
+    assert [record["error"] for record in run["failures"]] == [run["error"]]
+    assert run["unprocessed"] == [str((inputs / "c.png").resolve())]
 
 
 def test_a_failing_write_removes_the_outputs_already_written_for_that_input(tmp_path):
@@ -504,8 +517,8 @@ def test_multi_output_and_kernel_files(tmp_path):
         {"name": "box", "node": "_test_box", "params": {"size": 2}},
         outputs=["split", "box"],
     )
-    manifest = pipeline.run_files(tmp_path / "x.png", tmp_path / "out", progress=False)
-    assert manifest.inputs[0].outputs == {
+    run = pipeline.run_files(tmp_path / "x.png", tmp_path / "out", progress=False)
+    assert run.inputs[0].outputs == {
         "split.image": "x_split_image.png",
         "split.inverse": "x_split_inverse.png",
         "split.mask": "x_split_mask.png",
@@ -597,10 +610,10 @@ def test_analyse_example_measures_and_denoises(tmp_path):
     clean = _camera_crop()
     noisy = clean + np.random.default_rng(1).normal(0, 0.05, clean.shape)
     write_image(tmp_path / "noisy.tif", noisy.astype(np.float32))
-    manifest = load_pipeline("analyse").run_files(
+    run = load_pipeline("analyse").run_files(
         tmp_path / "noisy.tif", tmp_path / "out", progress=False
     )
-    assert manifest.inputs[0].outputs == {
+    assert run.inputs[0].outputs == {
         "noise.table": "noisy_noise.json",
         "sharpness.table": "noisy_sharpness.json",
         "denoised.image": "noisy_denoised.tif",

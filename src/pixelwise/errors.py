@@ -23,6 +23,14 @@ class InputError(PixelwiseError):
         super().__init__(f"{self.source}: {problem}")
 
 
+class OutputError(InputError):
+    """An output file or folder cannot be written, or must not be overwritten.
+
+    Raised for read-only or full disks, a folder locked by another run, and outputs that would
+    replace an input or a file that pixelwise did not write.
+    """
+
+
 class ConfigError(PixelwiseError):
     """A configuration file or parameter set failed validation."""
 

@@ -26,14 +26,23 @@ def train_command(
 ) -> None:
     """Train a denoiser on noisy SEG-Y/npy sections; checkpoints go to the config's output_dir."""
     from pixelwise.apps.seismic import SeismicConfig, train
-    from pixelwise.engine import RichProgress
+    from pixelwise.engine import RichProgress, TrainingInterrupted
+    from pixelwise.signals import terminate_as_interrupt
 
     run_config = SeismicConfig.from_yaml(config)
-    result = train(run_config, progress=RichProgress(), resume=resume)
+    try:
+        with terminate_as_interrupt():
+            result = train(run_config, progress=RichProgress(), resume=resume)
+    except TrainingInterrupted as interrupted:
+        Console(stderr=True, highlight=False).print(f"interrupted: {interrupted}")
+        raise typer.Exit(130) from None
     if result.last_checkpoint is None:  # a non-main torchrun process: rank 0 reports
         return
     last = result.history[-1]
-    console.print(f"trained {len(result.history)} epochs; last: " + json.dumps(last))
+    console.print(
+        f"trained {len(result.history)} epochs at precision {result.precision}; last: "
+        + json.dumps(last)
+    )
     console.print(f"checkpoint: {result.last_checkpoint}")
 
 
@@ -43,11 +52,21 @@ def denoise_command(
     output_path: Annotated[Path, typer.Argument(metavar="OUT", help="denoised .sgy/.segy/.npy")],
     checkpoint: Annotated[Path, typer.Option("--checkpoint", "-c", help="trained checkpoint")],
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="allow OUT to be IN (replaced atomically)")
+    ] = False,
 ) -> None:
     """Denoise one section; a SEG-Y output keeps the input's headers."""
     from pixelwise.apps.seismic import denoise_file
+    from pixelwise.errors import InputError
+    from pixelwise.signals import terminate_as_interrupt
 
-    denoise_file(input_path, output_path, checkpoint, device=device)
+    if output_path.exists() and output_path.resolve() == input_path.resolve() and not overwrite:
+        raise InputError(output_path, "is the input file; pass --overwrite to replace it")
+    if output_path.is_dir():
+        raise InputError(output_path, "is a directory; give the output file's name")
+    with terminate_as_interrupt():
+        denoise_file(input_path, output_path, checkpoint, device=device)
     console.print(f"wrote {output_path}")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset
 
 from pixelwise.engine.distributed import DistributedContext
 from pixelwise.engine.seeding import seed_worker
@@ -25,12 +25,16 @@ def make_loader(
     The trainer reseeds that RNG at the start of every epoch, so shuffling and worker seeds
     are a function of (run seed, epoch) and do not depend on what ran before. Under torchrun,
     a ``DistributedSampler`` gives each process its own share of the dataset,
-    shuffled from ``(seed, epoch)``.
+    shuffled from ``(seed, epoch)``. An :class:`~torch.utils.data.IterableDataset` (a stream
+    without random access) gets no sampler and no shuffling: it orders and shards itself
+    (see :func:`pixelwise.data.shard_of`).
     """
     context = DistributedContext.from_environment()
+    streaming = isinstance(dataset, IterableDataset)
+    shuffle = shuffle and not streaming
     sampler = (
         DistributedSampler(dataset, context.world_size, context.rank, shuffle=shuffle, seed=seed)
-        if context.enabled
+        if context.enabled and not streaming
         else None
     )
     return DataLoader(

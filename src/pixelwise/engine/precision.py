@@ -1,5 +1,9 @@
 """Mixed-precision policy: which autocast dtype, and whether a GradScaler is needed.
 
+* ``"auto"`` (the default): ``bf16-mixed`` where the hardware computes bfloat16 natively — a
+  CUDA GPU with bf16 support, or a CPU with AVX512-BF16 or AMX tiles — and ``"32"``
+  otherwise. On a CPU without native bf16 (AVX2 only, say), torch emulates bf16 matrix
+  products and autocast makes training several times *slower* than float32.
 * ``"32"``: full precision everywhere.
 * ``"bf16-mixed"``: bfloat16 autocast, on CUDA (if the GPU supports bf16) and on CPU.
   bf16 has float32's exponent range, so no loss scaling is needed.
@@ -22,7 +26,33 @@ from torch import nn
 
 from pixelwise.errors import ConfigError
 
-Precision = Literal["32", "bf16-mixed", "16-mixed"]
+Precision = Literal["auto", "32", "bf16-mixed", "16-mixed"]
+
+
+def cpu_capability() -> str:
+    """The CPU's vector capability as torch dispatches it, plus its bf16 units.
+
+    For example ``"AVX512 +avx512_bf16 +amx"``; benchmarks print it so that timings from
+    different machines can be read side by side.
+    """
+    flags = [
+        name
+        for name, probe in (
+            ("avx512_bf16", "_is_avx512_bf16_supported"),
+            ("amx", "_is_amx_tile_supported"),
+        )
+        if getattr(torch.cpu, probe, lambda: False)()
+    ]
+    return " ".join([torch.backends.cpu.get_cpu_capability(), *(f"+{flag}" for flag in flags)])
+
+
+def has_native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 in hardware (so autocast to bf16 pays off)."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        return "+avx512_bf16" in cpu_capability() or "+amx" in cpu_capability()
+    return False
 
 
 @dataclass(frozen=True)
@@ -31,20 +61,36 @@ class PrecisionPolicy:
 
     device_type: str
     dtype: torch.dtype | None
+    requested: Precision = "32"
+
+    @property
+    def name(self) -> str:
+        """The precision in force: ``"32"``, ``"bf16-mixed"`` or ``"16-mixed"``."""
+        return {None: "32", torch.bfloat16: "bf16-mixed", torch.float16: "16-mixed"}[self.dtype]
+
+    def describe(self) -> str:
+        """One line for the log, e.g. ``precision bf16-mixed (auto: native bf16 on cpu)``."""
+        if self.requested != "auto":
+            return f"precision {self.name}"
+        reason = "native bf16" if self.dtype is not None else "no native bf16"
+        return f"precision {self.name} (auto: {reason} on {self.device_type})"
 
     @classmethod
     def resolve(
         cls, precision: Precision, device: torch.device, model: nn.Module
     ) -> PrecisionPolicy:
         """Check ``precision`` against the device and model, raising ConfigError when unsafe."""
+        if precision == "auto":
+            dtype = torch.bfloat16 if has_native_bf16(device) else None
+            return cls(device.type, dtype, "auto")
         if precision == "32":
-            return cls(device.type, None)
+            return cls(device.type, None, precision)
         if precision == "bf16-mixed":
             if device.type == "cuda" and not torch.cuda.is_bf16_supported():
                 raise ConfigError(
                     "precision 'bf16-mixed' is not supported by this GPU; use '32' or '16-mixed'"
                 )
-            return cls(device.type, torch.bfloat16)
+            return cls(device.type, torch.bfloat16, precision)
         if device.type != "cuda":
             raise ConfigError(
                 f"precision '16-mixed' needs a CUDA device, got '{device.type}'; "
@@ -55,7 +101,7 @@ class PrecisionPolicy:
                 "precision '16-mixed' with BatchNorm layers is unsafe; "
                 "use norm 'group' or precision '32'"
             )
-        return cls(device.type, torch.float16)
+        return cls(device.type, torch.float16, precision)
 
     @property
     def needs_scaler(self) -> bool:

@@ -2,9 +2,11 @@
 
 Images live in memory as float32 HxW or HxWxC arrays (C in 1..4, RGB(A) channel order).
 Integer files are scaled by their dtype's maximum, so 8- and 16-bit data land in [0, 1];
-float files are kept as they are. OpenCV handles the raster formats because it reads and
-writes 16-bit colour PNGs, which Pillow cannot. Every problem with a file is raised as an
-:class:`~pixelwise.errors.InputError` naming the file; every write is atomic.
+float files are kept as they are. Decoding goes through the format modules
+(:mod:`~pixelwise.io.raster`, :mod:`~pixelwise.io.tiff`, :mod:`~pixelwise.io.npy`), so the
+decompression-bomb guard and the ``.npy`` header checks apply here too. Every problem with
+a file is raised as an :class:`~pixelwise.errors.InputError` naming the file; every write is
+atomic.
 """
 
 from __future__ import annotations
@@ -12,15 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-import cv2
 import numpy as np
-import tifffile
 
-from pixelwise.errors import InputError
-from pixelwise.io.atomic import atomic_path
+from pixelwise.errors import ConfigError, InputError
+from pixelwise.io.npy import map_npy, save_npy
+from pixelwise.io.raster import RASTER_SUFFIXES, check_image_layout, decode_raster, write_raster
+from pixelwise.io.tiff import TIFF_SUFFIXES, load_tiff, write_tiff
 
-RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
-TIFF_SUFFIXES = (".tif", ".tiff")
 IMAGE_SUFFIXES = (*RASTER_SUFFIXES, *TIFF_SUFFIXES, ".npy")
 
 # Bit depths each format can store; the first is the default. 32 means float32.
@@ -33,10 +33,7 @@ _BIT_DEPTHS = {
     ".tiff": (32, 16, 8),
     ".npy": (32,),
 }
-_RASTER_CHANNELS = {".png": (1, 3, 4), ".jpg": (1, 3), ".jpeg": (1, 3), ".bmp": (1, 3, 4)}
 _INTEGER_DTYPES = {8: np.uint8, 16: np.uint16}
-# JPEGs are read with EXIF orientation applied; the others unchanged, so that alpha survives.
-_JPEG_READ_FLAGS = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
 
 
 def _suffix(path: Path) -> str:
@@ -49,31 +46,12 @@ def _suffix(path: Path) -> str:
     return suffix
 
 
-def _check_layout(array: np.ndarray, source: str | Path) -> None:
-    if array.size == 0:
-        raise InputError(source, f"image is empty (shape {array.shape})")
-    if array.ndim not in (2, 3) or (array.ndim == 3 and not 1 <= array.shape[2] <= 4):
-        raise InputError(
-            source,
-            f"expected an HxW or HxWxC image with 1 to 4 channels, got shape {array.shape} "
-            "(multi-page stacks and channel-first layouts are not supported)",
-        )
-
-
 def _decode(path: Path, suffix: str) -> np.ndarray:
-    if suffix == ".npy":
-        return np.load(path, allow_pickle=False)
-    if suffix in TIFF_SUFFIXES:
-        return tifffile.imread(path)
-    flags = _JPEG_READ_FLAGS if suffix in (".jpg", ".jpeg") else cv2.IMREAD_UNCHANGED
-    array = cv2.imdecode(np.fromfile(path, dtype=np.uint8), flags)
-    if array is None:
-        raise ValueError("the decoder does not recognise the data")
-    if array.ndim == 3:  # OpenCV stores colour as BGR(A)
-        array = cv2.cvtColor(
-            array, cv2.COLOR_BGR2RGB if array.shape[2] == 3 else cv2.COLOR_BGRA2RGBA
-        )
-    return array
+    """The stored pixels, in memory (a memory map is copied, so the file can change after)."""
+    if suffix in RASTER_SUFFIXES:
+        return decode_raster(path)
+    array = map_npy(path) if suffix == ".npy" else load_tiff(path)
+    return np.array(array) if isinstance(array, np.memmap) else array
 
 
 def read_raw_image(path: str | Path) -> np.ndarray:
@@ -88,9 +66,13 @@ def read_raw_image(path: str | Path) -> np.ndarray:
         raise InputError(path, "file is empty")
     try:
         array = _decode(path, suffix)
+    except InputError as error:
+        raise InputError(path, f"cannot read as {suffix[1:].upper()}: {error.problem}") from None
+    except ConfigError:
+        raise
     except Exception as error:  # decoders raise many exception types on corrupt data
         raise InputError(path, f"cannot read as {suffix[1:].upper()}: {error}") from None
-    _check_layout(array, path)
+    check_image_layout(array, path)
     return array
 
 
@@ -127,26 +109,6 @@ def _encode(image: np.ndarray, bit_depth: int) -> np.ndarray:
     return np.rint(np.clip(image, 0.0, 1.0) * scale).astype(_INTEGER_DTYPES[bit_depth])
 
 
-def _write_raster(target: Path, data: np.ndarray, suffix: str) -> None:
-    if data.ndim == 3 and data.shape[2] == 1:
-        data = data[..., 0]
-    channels = 1 if data.ndim == 2 else data.shape[2]
-    if channels not in _RASTER_CHANNELS[suffix]:
-        raise InputError(
-            target,
-            f"{suffix[1:].upper()} cannot store {channels}-channel images; use TIFF or .npy",
-        )
-    if data.ndim == 3 and data.shape[2] in (3, 4):
-        data = cv2.cvtColor(data, cv2.COLOR_RGB2BGR if data.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
-    ok, encoded = cv2.imencode(suffix, data)
-    if not ok:
-        raise InputError(
-            target, f"OpenCV could not encode a {data.dtype} image of shape {data.shape}"
-        )
-    with atomic_path(target) as tmp:
-        tmp.write_bytes(encoded.tobytes())
-
-
 def write_image(path: str | Path, image: np.ndarray, *, bit_depth: int | None = None) -> Path:
     """Write ``image`` to ``path`` atomically, in the format given by the suffix; return the path.
 
@@ -164,17 +126,14 @@ def write_image(path: str | Path, image: np.ndarray, *, bit_depth: int | None = 
             target, f"{suffix[1:].upper()} stores bit depths {depths}, not {bit_depth}"
         )
     array = np.asarray(image)
-    _check_layout(array, target)
+    check_image_layout(array, target)
     data = _encode(to_float_image(array, target), bit_depth)
     if suffix in RASTER_SUFFIXES:
-        _write_raster(target, data, suffix)
+        write_raster(target, data)
     elif suffix in TIFF_SUFFIXES:
-        photometric = "rgb" if data.ndim == 3 and data.shape[2] in (3, 4) else "minisblack"
-        with atomic_path(target) as tmp:
-            tifffile.imwrite(tmp, data, photometric=photometric)
+        write_tiff(target, data)  # colour (3 or 4 channels) as RGB(A), else greyscale
     else:
-        with atomic_path(target) as tmp, tmp.open("wb") as handle:
-            np.save(handle, data)
+        save_npy(target, data)
     return target
 
 

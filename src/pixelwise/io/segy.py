@@ -1,14 +1,16 @@
 """SEG-Y sections through segyio: whole-file reads, windowed reads and header-preserving writes.
 
 Every file is opened with ``ignore_geometry=True``, so any SEG-Y (2-D line, 3-D cube,
-pre-stack gathers) reads as one section of shape ``(n_samples, n_traces)`` with the traces in
-file order. Errors from segyio are translated into one-line :class:`InputError` messages
-naming the file.
+pre-stack gathers) reads as one float32 section of shape ``(n_samples, n_traces)`` with the
+traces in file order. Before segyio sees a file, its layout is cross-checked: the sample
+count of the binary header must equal the first trace header's, and the file size must be
+the headers plus a whole number of traces; otherwise the samples would be read at the wrong
+offsets and come out as garbage. Errors are one-line :class:`InputError` messages naming
+the file.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,17 +18,75 @@ import numpy as np
 import segyio
 
 from pixelwise.errors import ConfigError, InputError
+from pixelwise.io import sources
 from pixelwise.io.atomic import atomic_path
-from pixelwise.io.section import (
-    CHUNK_ELEMENTS,
-    Section,
-    check_window,
-    require_finite,
-    validate_section_array,
-)
+from pixelwise.io.formats import register_reader, register_writer
+from pixelwise.io.section import validate_section_array
+from pixelwise.io.sources import FileSource, Window, cast_for_storage, validate_source
 
+SEGY_SUFFIXES = (".sgy", ".segy")
 #: Textual (3200 bytes) plus binary (400 bytes) file header.
 FILE_HEADER_BYTES = 3600
+TRACE_HEADER_BYTES = 240
+TEXT_HEADER_BYTES = 3200
+#: Bytes per sample of each SEG-Y sample format code (binary header bytes 3225-3226).
+SAMPLE_BYTES = {
+    1: 4,
+    2: 4,
+    3: 2,
+    4: 4,
+    5: 4,
+    6: 8,
+    7: 3,
+    8: 1,
+    9: 8,
+    10: 4,
+    11: 2,
+    12: 8,
+    15: 3,
+    16: 1,
+}
+
+
+def _field(header: bytes, position: int, signed: bool = False) -> int:
+    """The big-endian 2-byte integer at segyio's 1-based byte ``position`` in ``header``."""
+    return int.from_bytes(header[position - 1 : position + 1], "big", signed=signed)
+
+
+def _check_layout(path: Path, size: int) -> None:
+    """Cross-check the sample format and counts of the headers against the file size."""
+    with path.open("rb") as stream:
+        binary = stream.read(FILE_HEADER_BYTES)
+        sample_format = _field(binary, segyio.BinField.Format)
+        if sample_format not in SAMPLE_BYTES:
+            raise InputError(
+                path,
+                f"not a SEG-Y file (big-endian): the binary header gives sample format code "
+                f"{sample_format}",
+            )
+        extended = _field(binary, segyio.BinField.ExtendedHeaders, signed=True)
+        if extended < 0:  # a variable number of extended headers: only segyio can walk them
+            return
+        first_trace = FILE_HEADER_BYTES + TEXT_HEADER_BYTES * extended
+        stream.seek(first_trace)
+        trace_header = stream.read(TRACE_HEADER_BYTES)
+    if len(trace_header) < TRACE_HEADER_BYTES:
+        raise InputError(path, f"truncated: {size} bytes end inside the first trace header")
+    samples = _field(binary, segyio.BinField.Samples)
+    in_trace = _field(trace_header, segyio.TraceField.TRACE_SAMPLE_COUNT)
+    if samples == 0 or (in_trace > 0 and samples != in_trace):
+        raise InputError(
+            path,
+            f"binary header says {samples} samples per trace but the first trace header "
+            f"says {in_trace}; refusing to guess the trace length",
+        )
+    trace_bytes = TRACE_HEADER_BYTES + samples * SAMPLE_BYTES[sample_format]
+    if (size - first_trace) % trace_bytes:
+        raise InputError(
+            path,
+            f"truncated or inconsistent: {size - first_trace} bytes of traces is not a whole "
+            f"number of {trace_bytes}-byte traces ({samples} samples each)",
+        )
 
 
 def _open_segy(path: Path) -> segyio.SegyFile:
@@ -40,6 +100,7 @@ def _open_segy(path: Path) -> segyio.SegyFile:
         )
     if size == FILE_HEADER_BYTES:
         raise InputError(path, "SEG-Y file holds no traces")
+    _check_layout(path, size)
     try:
         segy = segyio.open(path, "r", ignore_geometry=True)
     except (RuntimeError, ValueError, OSError, IndexError) as err:
@@ -56,74 +117,66 @@ def _trace_chunks(segy: segyio.SegyFile, col0: int, col1: int) -> Iterator[tuple
     ``traces`` has shape ``(n_traces_in_block, n_samples)`` in the file's sample dtype and
     ``offset`` is the block's first trace relative to ``col0``.
     """
-    step = max(1, CHUNK_ELEMENTS // len(segy.samples))
+    step = max(1, sources.CHUNK_ELEMENTS // len(segy.samples))
     for start in range(col0, col1, step):
         yield start - col0, segy.trace.raw[start : min(start + step, col1)]
 
 
-def _read_window(segy: segyio.SegyFile, row0: int, row1: int, col0: int, col1: int) -> np.ndarray:
-    """Read a float32 ``(row1 - row0, col1 - col0)`` window, touching only its traces."""
-    window = np.empty((row1 - row0, col1 - col0), dtype=np.float32)
-    for offset, traces in _trace_chunks(segy, col0, col1):
-        window[:, offset : offset + len(traces)] = traces[:, row0:row1].T
+def _read_window(segy: segyio.SegyFile, rows: slice, traces: slice) -> np.ndarray:
+    """Read the float32 window ``[rows, traces]``, touching only its traces."""
+    row0, col0 = rows.start or 0, traces.start or 0
+    window = np.empty((rows.stop - row0, traces.stop - col0), dtype=np.float32)
+    for offset, block in _trace_chunks(segy, col0, traces.stop):
+        window[:, offset : offset + len(block)] = block[:, rows].T
     return window
 
 
 def read_segy(path: str | Path) -> np.ndarray:
     """Read every trace of a SEG-Y file as a float32 section of shape (n_samples, n_traces).
 
-    Raises :class:`InputError` for a missing, truncated or non-SEG-Y file, a file without
-    traces, and NaN/Inf samples.
+    Raises :class:`InputError` for a missing, truncated, inconsistent or non-SEG-Y file, a
+    file without traces, and NaN/Inf samples.
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "line.sgy"
+    >>> write_segy(path, np.ones((50, 3), np.float32))
+    >>> read_segy(path).shape
+    (50, 3)
     """
     path = Path(path)
     with _open_segy(path) as segy:
-        data = _read_window(segy, 0, len(segy.samples), 0, segy.tracecount)
+        data = _read_window(segy, slice(0, len(segy.samples)), slice(0, segy.tracecount))
     validate_section_array(path, data)
     return data
 
 
-class SegySection(Section):
-    """Random-window access to a SEG-Y file without loading it.
+@register_reader("SEG-Y", SEGY_SUFFIXES)
+class SegySource(FileSource):
+    """Random-window access to a SEG-Y file without loading it: float32 ``(n_samples, n_traces)``.
 
-    The file is validated (readable, finite samples, checked trace block by trace block) and
-    kept open memory-mapped. Pickling keeps only the path, and every process opens its own
-    handle on first use, so the section can be handed to DataLoader workers.
+    The file is validated at open (layout cross-check, finite samples scanned trace block by
+    trace block) and kept open memory-mapped; samples of any format are converted to
+    float32 by segyio. ``handle`` is the ``segyio.SegyFile``.
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "line.sgy"
+    >>> write_segy(path, np.arange(12, dtype=np.float32).reshape(4, 3))
+    >>> SegySource(path).read((slice(0, 2), slice(1, 2))).tolist()
+    [[1.0], [4.0]]
     """
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.source = str(path)
-        segy = _open_segy(self.path)
-        try:
-            self.shape = (len(segy.samples), segy.tracecount)
-            chunks = _trace_chunks(segy, 0, segy.tracecount)
-            require_finite(self.path, (traces for _, traces in chunks))
-        except BaseException:
-            segy.close()
-            raise
-        self._segy: segyio.SegyFile | None = segy
-        self._pid = os.getpid()
+        super().__init__(path)
+        segy = self.handle
+        self.shape = (len(segy.samples), segy.tracecount)
+        self.dtype = np.dtype(np.float32)
+        validate_source(self, axis=1)  # traces are contiguous in the file
 
-    def _handle(self) -> segyio.SegyFile:
-        # A handle inherited through fork shares its file offset with the parent: reopen.
-        if self._segy is None or self._pid != os.getpid():
-            self._segy = _open_segy(self.path)
-            self._pid = os.getpid()
-        return self._segy
+    def _open(self) -> segyio.SegyFile:
+        return _open_segy(self.path)
 
-    def read_window(self, row0: int, row1: int, col0: int, col1: int) -> np.ndarray:
-        """Return rows ``[row0, row1)`` of traces ``[col0, col1)`` as a new float32 array."""
-        check_window(self, row0, row1, col0, col1)
-        return _read_window(self._handle(), row0, row1, col0, col1)
-
-    def close(self) -> None:
-        """Close the file handle of this process; a later read reopens it."""
-        if self._segy is not None and self._pid == os.getpid():
-            self._segy.close()
-        self._segy = None
-
-    def __getstate__(self) -> dict[str, object]:
-        return {**self.__dict__, "_segy": None}
+    def _read(self, handle: segyio.SegyFile, window: Window) -> np.ndarray:
+        return _read_window(handle, *window)
 
 
 def _check_data(target: Path, data: np.ndarray, shape: tuple[int, int] | None = None) -> None:
@@ -143,21 +196,9 @@ def _write_traces(target: Path, segy: segyio.SegyFile, data: np.ndarray) -> None
     Integer formats get rounded samples; values outside the format's range raise
     :class:`InputError` instead of wrapping around.
     """
-    dtype = np.dtype(segy.dtype)
-    if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        low, high = float(data.min()), float(data.max())
-        if round(low) < info.min or round(high) > info.max:
-            raise InputError(
-                target,
-                f"values span [{low:g}, {high:g}] but the template stores {dtype} samples "
-                f"({info.min}..{info.max})",
-            )
-        for index in range(data.shape[1]):
-            segy.trace[index] = np.rint(data[:, index]).astype(dtype)
-    else:
-        for index in range(data.shape[1]):
-            segy.trace[index] = data[:, index].astype(dtype)
+    samples = cast_for_storage(target, data, np.dtype(segy.dtype))
+    for index in range(samples.shape[1]):
+        segy.trace[index] = np.ascontiguousarray(samples[:, index])
 
 
 def write_segy_like(template_path: str | Path, data: np.ndarray, out_path: str | Path) -> None:
@@ -166,6 +207,13 @@ def write_segy_like(template_path: str | Path, data: np.ndarray, out_path: str |
     The textual header(s), the binary header, every trace header and the sample format are
     copied from ``template_path``; only the samples change. ``out_path`` is written
     atomically and not at all if ``data``'s shape differs from the template's.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> write_segy(folder / "raw.sgy", np.zeros((8, 2), np.float32))
+    >>> write_segy_like(folder / "raw.sgy", np.ones((8, 2)), folder / "out.sgy")
+    >>> read_segy(folder / "out.sgy").min()
+    np.float32(1.0)
     """
     template_path, out_path = Path(template_path), Path(out_path)
     data = np.asarray(data)
@@ -180,11 +228,18 @@ def write_segy_like(template_path: str | Path, data: np.ndarray, out_path: str |
             _write_traces(out_path, out, data)
 
 
+@register_writer("SEG-Y", SEGY_SUFFIXES)
 def write_segy(path: str | Path, data: np.ndarray, sample_interval_us: int = 4000) -> None:
     """Write ``data`` (n_samples, n_traces) as a new IEEE-float SEG-Y file, atomically.
 
     For sections with no template: the headers are minimal but valid (sample count and
     interval in the binary and every trace header, traces numbered from 1).
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "line.segy"
+    >>> write_segy(path, np.zeros((8, 2), np.float32), sample_interval_us=2000)
+    >>> path.stat().st_size == 3600 + 2 * (240 + 8 * 4)
+    True
     """
     path = Path(path)
     if not 1 <= sample_interval_us <= 65535:

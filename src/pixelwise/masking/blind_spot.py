@@ -4,7 +4,7 @@ A network trained to predict a pixel from its surroundings, with the pixel itsel
 learns the signal but cannot learn noise that is independent from pixel to pixel. The
 functions here hide pixels on a batch ``x`` of shape ``(N, C, H, W)`` on ``x``'s device and
 return ``(corrupted, mask)``: the network sees ``corrupted`` and the loss is computed against
-``x`` only where ``mask`` is True (:func:`masked_mse`).
+``x`` only where ``mask`` is True (:func:`pixelwise.losses.masked_mse`).
 
 All randomness comes from the optional ``torch.Generator`` (which must live on ``x``'s
 device) and never depends on the values of ``x``.
@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from pixelwise.errors import ConfigError, TrainingError
+from pixelwise.errors import ConfigError
 
 
 def _check_batch(x: torch.Tensor) -> None:
@@ -158,20 +158,3 @@ def tracewise_mask(
     std = (deviation.square().sum(dim=(2, 3), keepdim=True) / n_kept).sqrt()
     noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     return torch.where(mask, mean + std * noise, x), mask
-
-
-def masked_mse(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over the positions where the bool ``mask`` is True, and only there.
-
-    Raises :class:`TrainingError` if the mask selects nothing (the loss would be undefined).
-    """
-    if prediction.shape != target.shape or mask.shape != target.shape:
-        raise ValueError(
-            f"masked_mse: shapes differ: prediction {tuple(prediction.shape)}, "
-            f"target {tuple(target.shape)}, mask {tuple(mask.shape)}"
-        )
-    if mask.dtype != torch.bool:
-        raise ValueError(f"masked_mse: mask must be bool, got {mask.dtype}")
-    if not bool(mask.any()):
-        raise TrainingError("masked_mse: the mask selects no position, the loss is undefined")
-    return (prediction[mask] - target[mask]).square().mean()

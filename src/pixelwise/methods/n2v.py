@@ -1,25 +1,52 @@
-"""Noise2Void: self-supervised blind-spot training (Krull et al., 2019).
+"""Noise2Void: self-supervised blind-spot training (Krull et al., 2019), written once.
 
 A blind-spot network is trained to predict masked pixels from their surroundings. Noise that
-is independent between the masked position and its context cannot be predicted, so the network
-learns the signal. Two masking strategies:
+is independent between the masked position and its context cannot be predicted, so the
+network learns the signal. Two masking strategies:
 
 * ``random``: N2V's multi-active-pixel corruption, for pixel-wise independent noise;
 * ``tracewise``: structured blind spots that hide whole traces (columns), for noise that is
-  coherent along a trace (bad geophones, swell noise bursts). Hiding single pixels would let the
-  network copy a trace's noise from its vertical neighbours; hiding the whole trace does not.
+  coherent along a trace (bad geophones, swell noise bursts). Hiding single pixels would let
+  the network copy a trace's noise from its vertical neighbours; hiding the whole trace
+  does not.
 
-The loss and the validation RMSE are computed over the masked positions only.
+The loss and the validation RMSE are computed over the masked positions only. The seismic
+app, the studio's ``noise2void`` node and the CAREamics benchmark all train through
+:func:`fit_noise2void`.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
-from pixelwise.masking import masked_mse, random_pixel_mask, tracewise_mask
+from pixelwise.data import (
+    Augmentation,
+    DataField,
+    FieldKind,
+    Layout,
+    Normalization,
+    PatchDataset,
+    estimate_normalization,
+)
+from pixelwise.data.config import PatchConfig
+from pixelwise.engine import (
+    Checkpoint,
+    FitResult,
+    ProgressReporter,
+    Trainer,
+    TrainerConfig,
+    make_loader,
+)
+from pixelwise.io.sources import ArraySource
+from pixelwise.losses import masked_mse
+from pixelwise.masking import random_pixel_mask, tracewise_mask
+from pixelwise.methods.common import NORMALIZATION_KEY, learned_state, seeded_model
 from pixelwise.metrics import masked_rmse
 
 
@@ -39,7 +66,7 @@ class MaskingConfig(BaseModel):
 
 
 class Noise2VoidTask:
-    """Engine task: batches are (N, C, H, W) noisy patches; no clean targets are needed."""
+    """Engine task: batches are ``{"image": (N, C, H, W)}`` noisy patches, no clean targets."""
 
     def __init__(self, model: nn.Module, masking: MaskingConfig) -> None:
         self.model = model
@@ -53,14 +80,95 @@ class Noise2VoidTask:
             batch, active_fraction=self.masking.active_fraction, radius=self.masking.radius
         )
 
-    def training_step(self, batch: Tensor) -> Tensor:
-        corrupted, mask = self.corrupt(batch)
-        return masked_mse(self.model(corrupted), batch, mask)
+    def training_step(self, batch: Mapping[str, Tensor]) -> Tensor:
+        image = batch["image"]
+        corrupted, mask = self.corrupt(image)
+        return masked_mse(self.model(corrupted), image, mask)
 
-    def validation_step(self, batch: Tensor) -> dict[str, Tensor]:
-        corrupted, mask = self.corrupt(batch)
+    def validation_step(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        image = batch["image"]
+        corrupted, mask = self.corrupt(image)
         prediction = self.model(corrupted).float()
         return {
-            "loss": masked_mse(prediction, batch, mask),
-            "masked_rmse": masked_rmse(prediction, batch, mask),
+            "loss": masked_mse(prediction, image, mask),
+            "masked_rmse": masked_rmse(prediction, image, mask),
         }
+
+
+@dataclass
+class Noise2VoidRun:
+    """A trained blind-spot denoiser: the network, its data statistics and the fit record."""
+
+    model: nn.Module
+    normalization: Normalization
+    result: FitResult
+
+
+def fit_noise2void(
+    train: Sequence[ArraySource],
+    *,
+    data: PatchConfig,
+    model: BaseModel,
+    masking: MaskingConfig,
+    trainer: TrainerConfig,
+    validation: Sequence[ArraySource] = (),
+    layout: Layout | None = None,
+    augmentation: Augmentation | None = None,
+    normalization: Normalization | None = None,
+    progress: ProgressReporter | None = None,
+    checkpoint_dir: str | Path | None = None,
+    app: str = "noise2void",
+    app_config: Mapping[str, Any] | None = None,
+    resume: Checkpoint | None = None,
+) -> Noise2VoidRun:
+    """Train a blind-spot denoiser on noisy ``train`` sources; the one Noise2Void recipe.
+
+    Every RNG is seeded from ``trainer.seed`` before the network, the datasets or the masks
+    exist, so two runs with one config give identical weights. The data's mean and std are
+    measured from random windows (or taken from ``resume``, or given as ``normalization``)
+    and stored in the checkpoints' ``learned_state``. Validation uses ``validation``
+    sources, or other patches of the training sources (seed + 1) when there are none, and is
+    skipped when ``data.validation_patches`` is 0. Patches are ``data.patch_size`` square,
+    read lazily from the sources (``layout`` ``"hw"`` by default), with ``augmentation``
+    (default: flips of both axes, no rotation).
+    """
+    seed = trainer.seed
+    network = seeded_model(model, seed)
+    layout = layout or Layout("hw")
+    if resume is not None and NORMALIZATION_KEY in resume.learned_state:
+        normalization = Normalization.model_validate(resume.learned_state[NORMALIZATION_KEY])
+    elif normalization is None:
+        normalization = estimate_normalization(train, layout, seed=seed)
+    augmentation = augmentation if augmentation is not None else Augmentation(flips="hw")
+
+    def dataset(sources: Sequence[ArraySource], count: int, offset: int) -> PatchDataset:
+        return PatchDataset(
+            [DataField("image", sources, FieldKind.IMAGE, layout)],
+            data.patch_size,
+            count,
+            seed=seed + offset,
+            augmentation=augmentation if offset == 0 else None,
+            normalization={"image": normalization},
+        )
+
+    train_set = dataset(train, data.patches_per_epoch, 0)
+    validation_loader = (
+        make_loader(
+            dataset(validation or train, data.validation_patches, 1),
+            data.batch_size,
+            num_workers=data.num_workers,
+        )
+        if data.validation_patches
+        else None
+    )
+    result = Trainer(trainer, progress=progress).fit(
+        Noise2VoidTask(network, masking),
+        make_loader(train_set, data.batch_size, num_workers=data.num_workers),
+        validation_loader,
+        checkpoint_dir=checkpoint_dir,
+        app=app,
+        app_config=app_config,
+        learned_state=learned_state(normalization),
+        resume=resume,
+    )
+    return Noise2VoidRun(network, normalization, result)

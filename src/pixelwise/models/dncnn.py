@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
 from pixelwise.models.layers import init_weights, make_norm
+from pixelwise.models.registry import register_model
 
 
 class DnCNNConfig(BaseModel):
@@ -24,7 +25,7 @@ class DnCNNConfig(BaseModel):
     name: Literal["dncnn"] = "dncnn"
     in_channels: int = Field(1, ge=1, description="image channels (1 gray, 3 colour)")
     depth: int = Field(17, ge=2, le=64, description="convolution layers in total")
-    features: int = Field(64, ge=1, description="feature channels of the hidden layers")
+    features: int = Field(64, ge=1, le=1024, description="feature channels of the hidden layers")
     norm: Literal["none", "batch", "group"] = Field(
         "none",
         description="norm of the hidden layers: 'batch' is the paper's (float32 only); "
@@ -37,6 +38,7 @@ class DnCNNConfig(BaseModel):
         return 1
 
 
+@register_model(DnCNNConfig)
 class DnCNN(nn.Module):
     """conv-ReLU, (depth - 2) x conv-norm-ReLU, conv; the output is subtracted from the input."""
 

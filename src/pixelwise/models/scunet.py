@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor, nn
 
 from pixelwise.models.layers import init_weights
+from pixelwise.models.registry import register_model
 
 
 class SCUNetConfig(BaseModel):
@@ -32,7 +33,9 @@ class SCUNetConfig(BaseModel):
 
     name: Literal["scunet"] = "scunet"
     in_channels: int = Field(1, ge=1, description="image channels (1 gray, 3 colour)")
-    dim: int = Field(64, ge=2, description="channels at full resolution; doubled per level")
+    dim: int = Field(
+        64, ge=2, le=1024, description="channels at full resolution; doubled per level"
+    )
     levels: int = Field(
         4, ge=1, le=6, description="resolutions; the input is halved levels-1 times"
     )
@@ -165,6 +168,7 @@ class SwinConvBlock(nn.Module):
         return x + self.fuse(torch.cat([local, context], dim=1))
 
 
+@register_model(SCUNetConfig)
 class SCUNet(nn.Module):
     """Swin-Conv U-Net; see the module docstring."""
 

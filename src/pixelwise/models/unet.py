@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
 from pixelwise.models.layers import ConvBlock, init_weights
+from pixelwise.models.registry import register_model
 
 
 class UNetConfig(BaseModel):
@@ -23,13 +24,13 @@ class UNetConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Literal["unet"] = "unet"
-    in_channels: int = Field(1, ge=1)
-    out_channels: int = Field(1, ge=1)
+    in_channels: int = Field(1, ge=1, le=4096)
+    out_channels: int = Field(1, ge=1, le=4096)
     levels: int = Field(
         3, ge=1, le=7, description="resolution levels; the input is pooled levels-1 times"
     )
     base_channels: int = Field(
-        32, ge=1, description="feature channels at full resolution; doubled per level"
+        32, ge=1, le=1024, description="feature channels at full resolution; doubled per level"
     )
     norm: Literal["group", "batch", "none"] = Field(
         "none",
@@ -48,6 +49,7 @@ class UNetConfig(BaseModel):
         return 2 ** (self.levels - 1)
 
 
+@register_model(UNetConfig)
 class UNet(nn.Module):
     """Encoder-decoder with skip connections (Ronneberger et al., 2015)."""
 

@@ -20,7 +20,7 @@ from torch import nn
 
 from pixelwise.errors import CheckpointError, ConfigError
 from pixelwise.io.atomic import atomic_path
-from pixelwise.models.registry import build_model
+from pixelwise.models.registry import build_model, load_matching_state
 
 CONFIG_KEY = "pixelwise.model_config"
 
@@ -78,13 +78,5 @@ def load_weights(path: str | Path, architecture: str | None = None) -> nn.Module
         model = build_model(config)
     except (ValueError, ConfigError) as error:
         raise CheckpointError(f"{path}: invalid model config ({error})") from None
-    try:
-        model.load_state_dict(tensors)
-    except RuntimeError as error:
-        # torch's message is a header line followed by one line per problem; keep the first.
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-        problem = lines[min(1, len(lines) - 1)]
-        raise CheckpointError(
-            f"{path}: weights do not match the stored model config ({problem})"
-        ) from None
+    load_matching_state(model, tensors, str(path))
     return model

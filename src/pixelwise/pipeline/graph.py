@@ -11,11 +11,15 @@ output, or its only output of the kind the input takes). A step's *first* image 
 not wired, takes the image output of the closest previous step in the file that produces an
 image, or the pipeline input for the first such step; this makes a linear chain need no
 wiring. Other inputs (kernels, a second image such as a reference) must be wired explicitly,
-so that, say, a PSNR step never silently compares an image with itself.
+so that, say, a PSNR step never silently compares an image with itself. An input takes
+outputs of its own kind, or of a kind it widens without loss (an image into a field input, a
+mask into a label input: :meth:`~pixelwise.nodes.Kind.accepts`); label maps and fields never
+feed image inputs, which would rescale or truncate them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import graphlib
 from dataclasses import dataclass
@@ -28,10 +32,12 @@ from pixelwise.errors import ConfigError
 from pixelwise.nodes import Kind, Node, get_node_class
 from pixelwise.pipeline.schema import (
     PIPELINE_INPUT,
+    Lines,
     PipelineConfigError,
     PipelineSpec,
     StepSpec,
-    describe_validation_error,
+    line_prefix,
+    pipeline_problems,
 )
 
 
@@ -71,14 +77,32 @@ def _hint(name: str, choices: list[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-def _valid_steps(raw_steps: Any) -> tuple[list[StepSpec], set[str]]:
-    """Entries of a broken ``steps`` list that are valid on their own; names of the others."""
+def _without_unknown_fields(data: dict[str, Any], error: ValidationError) -> dict[str, Any]:
+    """``data`` less the fields ``error`` reports as unknown (top level and in steps).
+
+    The unknown fields are already reported; dropping them lets the rest of the file, and of
+    each step, still be checked, so that one typo does not hide the other problems.
+    """
+    unknown = [item["loc"] for item in error.errors() if item["type"] == "extra_forbidden"]
+    cleaned = {key: value for key, value in data.items() if (key,) not in unknown}
+    if isinstance(cleaned.get("steps"), list):
+        cleaned["steps"] = [
+            {key: value for key, value in step.items() if ("steps", index, key) not in unknown}
+            if isinstance(step, dict)
+            else step
+            for index, step in enumerate(cleaned["steps"])
+        ]
+    return cleaned
+
+
+def _valid_steps(raw_steps: Any) -> tuple[list[tuple[int, StepSpec]], set[str]]:
+    """Entries of a broken ``steps`` list valid on their own, by index; names of the others."""
     if not isinstance(raw_steps, list):
         return [], set()
     valid, broken = [], set()
-    for item in raw_steps:
+    for index, item in enumerate(raw_steps):
         try:
-            valid.append(StepSpec.model_validate(item))
+            valid.append((index, StepSpec.model_validate(item)))
         except ValidationError:
             name = item.get("name", item.get("node")) if isinstance(item, dict) else None
             if isinstance(name, str):
@@ -89,9 +113,11 @@ def _valid_steps(raw_steps: Any) -> tuple[list[StepSpec], set[str]]:
 class _GraphBuilder:
     """Checks one pipeline's steps, recording problems instead of stopping at the first."""
 
-    def __init__(self, steps: list[StepSpec], unparsed: set[str]) -> None:
-        self.specs = steps
+    def __init__(self, steps: list[tuple[int, StepSpec]], unparsed: set[str], lines: Lines) -> None:
+        self.specs = [spec for _, spec in steps]
+        self.positions = {id(spec): index for index, spec in steps}
         self.unparsed = unparsed
+        self.lines = lines
         self.problems: list[str] = []
         self.unique: dict[str, StepSpec] = {}
         self.classes: dict[str, type[Node]] = {}
@@ -110,20 +136,26 @@ class _GraphBuilder:
         steps = [Step(name, self.nodes[name], self.sources[name]) for name in order]
         return steps, outputs
 
+    def _at(self, spec: StepSpec) -> str:
+        """``"line N: "`` for the step's line in the file, if known."""
+        return line_prefix(self.lines, ("steps", self.positions[id(spec)]))
+
     def _label(self, spec: StepSpec) -> str:
-        return f"step '{spec.name}' ({spec.node})"
+        return f"{self._at(spec)}step '{spec.name}' ({spec.node})"
 
     def _check_names(self) -> None:
         first_index: dict[str, int] = {}
-        for index, spec in enumerate(self.specs, 1):
+        for spec in self.specs:
+            index = self.positions[id(spec)] + 1
             if spec.name == PIPELINE_INPUT:
                 self.problems.append(
-                    f"step {index}: the name '{PIPELINE_INPUT}' is reserved for the pipeline input"
+                    f"{self._at(spec)}step {index}: the name '{PIPELINE_INPUT}' is reserved for "
+                    "the pipeline input"
                 )
             elif spec.name in first_index:
                 self.problems.append(
-                    f"duplicate step name '{spec.name}' (steps {first_index[spec.name]} and "
-                    f"{index}); give each step a unique 'name'"
+                    f"{self._at(spec)}duplicate step name '{spec.name}' (steps "
+                    f"{first_index[spec.name]} and {index}); give each step a unique 'name'"
                 )
             else:
                 first_index[spec.name] = index
@@ -133,7 +165,7 @@ class _GraphBuilder:
         try:
             cls = get_node_class(spec.node)
         except ConfigError as error:
-            self.problems.append(f"step '{spec.name}': {error}")
+            self.problems.append(f"{self._at(spec)}step '{spec.name}': {error}")
             return
         try:
             cls.Params.model_validate(spec.params)
@@ -193,7 +225,10 @@ class _GraphBuilder:
                 )
                 return None
             return Port(step, output)
+        # Outputs of exactly the kind wanted, else those the input accepts (see Kind.accepts).
         candidates = [key for key, kind in outputs.items() if wanted in (None, kind)]
+        if wanted is not None and not candidates:
+            candidates = [key for key, kind in outputs.items() if wanted.accepts(kind)]
         if len(outputs) == 1 or len(candidates) == 1:
             return Port(step, candidates[0] if len(candidates) == 1 else next(iter(outputs)))
         self.problems.append(
@@ -228,7 +263,7 @@ class _GraphBuilder:
             port = self._resolve(ref, cls.inputs[key], f"{label} input '{key}'")
             if port is None:
                 continue
-            if self._kind(port) is not cls.inputs[key]:
+            if not cls.inputs[key].accepts(self._kind(port)):
                 self.problems.append(
                     f"{label}: input '{key}' takes kind '{cls.inputs[key].value}' but "
                     f"'{port}' is of kind '{self._kind(port).value}'"
@@ -253,8 +288,8 @@ class _GraphBuilder:
                 return []
             return [Port(last, key) for key in self.classes[last].outputs]
         ports: list[Port] = []
-        for ref in selected:
-            where = f"outputs entry '{ref}'"
+        for index, ref in enumerate(selected):
+            where = f"{line_prefix(self.lines, ('outputs', index))}outputs entry '{ref}'"
             step, _, output = ref.partition(".")
             if step == PIPELINE_INPUT:
                 self.problems.append(f"{where}: the pipeline input is not a step output")
@@ -290,23 +325,34 @@ class _GraphBuilder:
         return order
 
 
-def build_graph(data: Any, source: str | Path) -> tuple[PipelineSpec, Graph]:
+def build_graph(
+    data: Any, source: str | Path, lines: Lines | None = None
+) -> tuple[PipelineSpec, Graph]:
     """Validate parsed pipeline ``data`` (from ``source``) and return its spec and graph.
 
-    Raises :class:`PipelineConfigError` listing every problem found.
+    ``lines`` (from :func:`~pixelwise.pipeline.schema.line_numbers`) puts the file's line
+    numbers in the messages. Raises :class:`PipelineConfigError` listing every problem found.
     """
+    lines = lines or {}
     if not isinstance(data, dict):
         found = "an empty file" if data is None else f"a {type(data).__name__}"
         problem = f"expected a mapping with 'name' and 'steps', got {found}"
         raise PipelineConfigError(source, [problem])
     spec: PipelineSpec | None = None
+    problems: list[str] = []
     try:
         spec = PipelineSpec.model_validate(data)
-        steps, unparsed, problems = spec.steps, set(), []
     except ValidationError as error:
-        problems = describe_validation_error(error)
+        problems = pipeline_problems(error, lines)
+        data = _without_unknown_fields(data, error)
+        with contextlib.suppress(ValidationError):
+            spec = PipelineSpec.model_validate(data)
+    unparsed: set[str] = set()
+    if spec is not None:
+        steps = list(enumerate(spec.steps))
+    else:
         steps, unparsed = _valid_steps(data.get("steps"))
-    builder = _GraphBuilder(steps, unparsed)
+    builder = _GraphBuilder(steps, unparsed, lines)
     ordered, outputs = builder.build(spec.outputs if spec else None)
     problems.extend(builder.problems)
     if problems or spec is None:

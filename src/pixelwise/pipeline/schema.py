@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from pixelwise.config import Location, validation_problems
 from pixelwise.errors import ConfigError
 
 PIPELINE_INPUT = "input"
@@ -79,7 +80,43 @@ class PipelineSpec(BaseModel):
     )
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
+Lines = dict[Location, int]
+"""The 1-based line in the pipeline file of each location that YAML gave a position."""
+
+
+def line_numbers(text: str) -> Lines:
+    """The line of every mapping value and list item in valid YAML ``text``, by location."""
+    lines: Lines = {}
+    seen: set[int] = set()  # aliases can make the node graph cyclic
+
+    def visit(node: yaml.Node, location: Location, line: int) -> None:
+        lines.setdefault(location, line)
+        if id(node) in seen:
+            return
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    visit(value, (*location, key.value), key.start_mark.line + 1)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                visit(item, (*location, index), item.start_mark.line + 1)
+
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    if root is not None:
+        visit(root, (), root.start_mark.line + 1)
+    return lines
+
+
+def line_prefix(lines: Lines, location: Location) -> str:
+    """``"line N: "`` for the closest enclosing ``location`` with a known line, else ``""``."""
+    for end in range(len(location), -1, -1):
+        if location[:end] in lines:
+            return f"line {lines[location[:end]]}: "
+    return ""
+
+
+def _location(loc: Location) -> str:
     """``('steps', 2, 'params')`` -> ``"step 3: params"``; other locations joined with dots."""
     if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
         rest = _location(loc[2:])
@@ -87,25 +124,20 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-def describe_validation_error(error: ValidationError) -> list[str]:
-    """One readable line per problem in ``error``, led by where it is."""
-    problems = []
-    for item in error.errors():
-        where = _location(item["loc"])
-        if item["type"] == "extra_forbidden":
-            message = "unknown field"
-        elif item["type"] == "missing":
-            message = "required field is missing"
-        else:
-            message = item["msg"]
-        problems.append(f"{where}: {message}" if where else message)
-    return problems
+def pipeline_problems(error: ValidationError, lines: Lines) -> list[str]:
+    """One line per problem in ``error``, led by its line in the file (if known) and step."""
+    return validation_problems(
+        error, lambda loc: (line_prefix(lines, loc) + _location(loc)).removesuffix(": ")
+    )
 
 
-def parse_pipeline_text(text: str, source: str | Path) -> Any:
-    """Parse YAML or JSON ``text`` with ``yaml.safe_load``; syntax errors become ConfigError."""
+def parse_pipeline_text(text: str, source: str | Path) -> tuple[Any, Lines]:
+    """Parse YAML or JSON ``text`` with ``yaml.safe_load``; return the data and its lines.
+
+    Syntax errors become a ConfigError with the line and column.
+    """
     try:
-        return yaml.safe_load(text)
+        return yaml.safe_load(text), line_numbers(text)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -114,8 +146,8 @@ def parse_pipeline_text(text: str, source: str | Path) -> Any:
         raise ConfigError(f"{source}: invalid YAML: {error}") from None
 
 
-def read_pipeline_file(path: str | Path) -> tuple[Any, bytes]:
-    """Read and parse the pipeline file at ``path``; return the parsed data and the raw bytes."""
+def read_pipeline_file(path: str | Path) -> tuple[Any, bytes, Lines]:
+    """Read and parse the pipeline file at ``path``; return the data, raw bytes and lines."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -127,4 +159,5 @@ def read_pipeline_file(path: str | Path) -> tuple[Any, bytes]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: pipeline file is not UTF-8 text") from None
-    return parse_pipeline_text(text, path), raw
+    data, lines = parse_pipeline_text(text, path)
+    return data, raw, lines

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -11,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from pixelwise.io.atomic import atomic_path
+from pixelwise.io.atomic import write_bytes_atomic
 
 
 def save_section_figure(
@@ -45,10 +46,27 @@ def save_panels(path: str | Path, panels: Mapping[str, np.ndarray], *, clip: flo
     return _save(figure, path)
 
 
+def figure_to_png(figure: plt.Figure) -> bytes:
+    """Render a matplotlib figure to PNG bytes with Agg, then close it.
+
+    Rendering to memory never opens a window, whatever backend is active. The figure is
+    closed because pyplot keeps every figure it created alive until then, so a report with
+    many figures would otherwise hold them all.
+
+    Examples
+    --------
+    >>> figure, axis = plt.subplots(figsize=(2, 1), dpi=50)
+    >>> figure_to_png(figure)[:4]
+    b'\\x89PNG'
+    """
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
 def _save(figure: plt.Figure, path: str | Path) -> Path:
     path = Path(path)
     figure.tight_layout()
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png")
-    plt.close(figure)
+    write_bytes_atomic(path, figure_to_png(figure))
     return path

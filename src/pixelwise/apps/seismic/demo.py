@@ -18,10 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pixelwise.apps.seismic.config import SeismicConfig, SeismicDataConfig
 from pixelwise.apps.seismic.denoise import denoise_file
+from pixelwise.apps.seismic.noise import tracewise_noise, white_noise
+from pixelwise.apps.seismic.synthetic import synthetic_section
 from pixelwise.apps.seismic.train import train
-from pixelwise.data.noise import tracewise_noise, white_noise
-from pixelwise.data.synthetic import synthetic_section
 from pixelwise.engine import ProgressReporter, TrainerConfig
+from pixelwise.errors import TrainingError
 from pixelwise.io.arrays import write_npy
 from pixelwise.io.atomic import write_text_atomic
 from pixelwise.io.segy import write_segy
@@ -106,7 +107,8 @@ def run_demo(
     train_file = output_dir / "noisy.npy"
     write_npy(train_file, noisy)
     result = train(seismic_run_config(config, train_file, output_dir / "model"), progress=progress)
-    assert result.last_checkpoint is not None
+    if result.last_checkpoint is None:  # only under torchrun, on a process other than rank 0
+        raise TrainingError("the demo runs in one process; start it without torchrun")
     denoised = denoise_file(
         output_dir / "noisy.sgy", output_dir / "denoised.sgy", result.last_checkpoint
     )

@@ -5,57 +5,45 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 
 from pixelwise.apps.seismic.config import SeismicConfig
 from pixelwise.apps.seismic.train import APP
 from pixelwise.config import validate_config
-from pixelwise.engine import load_checkpoint, predict_array
-from pixelwise.engine.trainer import resolve_device
 from pixelwise.errors import CheckpointError, InputError
 from pixelwise.io.arrays import read_section, write_npy
 from pixelwise.io.segy import write_segy, write_segy_like
+from pixelwise.methods import TrainedModel, load_trained, predict_normalized
 
 SEGY_SUFFIXES = (".sgy", ".segy")
 
 
-def load_denoiser(checkpoint: str | Path) -> tuple[nn.Module, SeismicConfig]:
-    """Rebuild the exact trained network and its run config from a checkpoint file."""
-    stored = load_checkpoint(checkpoint, app=APP)
-    config = validate_config(SeismicConfig, stored.app_config, f"{checkpoint} (stored config)")
-    if config.normalization is None:
-        raise CheckpointError(f"{checkpoint}: stored config lacks the training normalization")
-    return stored.build_model().eval(), config
+def load_denoiser(checkpoint: str | Path) -> tuple[TrainedModel, SeismicConfig]:
+    """Rebuild the exact trained network, its statistics and its run config from a checkpoint."""
+    trained = load_trained(checkpoint, app=APP)
+    config = validate_config(
+        SeismicConfig, trained.checkpoint.app_config, f"{checkpoint} (stored config)"
+    )
+    if trained.normalization is None:
+        raise CheckpointError(f"{checkpoint}: the checkpoint lacks the training normalization")
+    return trained, config
 
 
 def denoise_section(
-    model: nn.Module, config: SeismicConfig, section: np.ndarray, device: str = "auto"
+    trained: TrainedModel, config: SeismicConfig, section: np.ndarray, device: str = "auto"
 ) -> np.ndarray:
-    """Denoise one section, float32 (n_samples, n_traces) -> float32 of the same shape.
+    """Denoise one section, float32 ``(n_samples, n_traces)`` -> float32 of the same shape.
 
-    Any size works: the section is edge-padded to the network's size multiple and, beyond
-    ``config.tile_size``, processed in overlapping blended tiles.
+    Any size works: the section is normalised with the training statistics, edge-padded to
+    the network's size multiple and, beyond ``config.inference.window``, processed in
+    overlapping blended windows; the normalisation is undone on the output.
     """
     if section.ndim != 2:
         raise InputError(
             "section", f"expected a 2-D (n_samples, n_traces) array, got {section.shape}"
         )
-    assert config.normalization is not None
-    mean, std = config.normalization
-    target = resolve_device(device)
-    model = model.to(target)
-    normalized = (np.asarray(section, dtype=np.float32) - mean) / std
-    with torch.inference_mode():
-        prediction = predict_array(
-            model,
-            normalized,
-            size_multiple=config.model.size_multiple,
-            tile_size=config.tile_size,
-            overlap=config.tile_overlap,
-            device=target,
-        )
-    return (prediction * std + mean).astype(np.float32)
+    return predict_normalized(
+        trained, section, trained.normalization, inference=config.inference, device=device
+    )
 
 
 def denoise_file(
@@ -70,8 +58,8 @@ def denoise_file(
     output_suffix = output_path.suffix.lower()
     if output_suffix not in (*SEGY_SUFFIXES, ".npy"):
         raise InputError(output_path, "unsupported output format; use .sgy, .segy or .npy")
-    model, config = load_denoiser(checkpoint)
-    denoised = denoise_section(model, config, read_section(input_path), device=device)
+    trained, config = load_denoiser(checkpoint)
+    denoised = denoise_section(trained, config, read_section(input_path), device=device)
     if output_suffix == ".npy":
         write_npy(output_path, denoised)
     elif input_path.suffix.lower() in SEGY_SUFFIXES:
