@@ -1,4 +1,6 @@
-"""Tests of the denoising nodes: PSNR gains at sigma 25/255, parity with bm3d, validation, inputs.
+"""Tests of the denoising nodes: PSNR gains at sigma 25/255, validation, inputs.
+
+Parity of the torch BM3D with the reference ``bm3d`` package is in test_bm3d_torch.py.
 
 Noisy images are clean 96x96 crops (cameraman's face, astronaut's face: edges, hair texture and
 flat skin) plus unclipped Gaussian noise of standard deviation 25/255 from a seeded generator.
@@ -6,10 +8,8 @@ flat skin) plus unclipped Gaussian noise of standard deviation 25/255 from a see
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import cache
 
-import bm3d
 import numpy as np
 import pytest
 from skimage import data, restoration
@@ -95,12 +95,6 @@ def _denoised(name: str, colour: bool) -> np.ndarray:
     return create_node(name)(_noisy(colour))
 
 
-@cache
-def _library_output(library_call: Callable[..., np.ndarray], colour: bool) -> np.ndarray:
-    """``library_call`` (bm3d.bm3d or bm3d.bm3d_rgb) on the noisy crop with the true sigma."""
-    return library_call(_noisy(colour), sigma_psd=NOISE_SIGMA)
-
-
 def _gain(name: str, colour: bool) -> float:
     clean = _clean(colour)
     return _psnr(clean, _denoised(name, colour)) - _psnr(clean, _noisy(colour))
@@ -124,25 +118,6 @@ def test_psnr_gain_on_rgb_image(name: str) -> None:
     denoised = _denoised(name, colour=True)
     assert denoised.shape == _clean(True).shape
     assert _gain(name, colour=True) > MIN_GAIN_DB[name][1]
-
-
-@pytest.mark.parametrize(
-    ("name", "library_call", "colour"),
-    [("bm3d", bm3d.bm3d, False), ("bm3d_color", bm3d.bm3d_rgb, True)],
-)
-@pytest.mark.parametrize("sigma", [None, NOISE_SIGMA], ids=["estimated", "given"])
-def test_bm3d_nodes_match_the_library_call(
-    name: str, library_call: Callable[..., np.ndarray], colour: bool, sigma: float | None
-) -> None:
-    """Within 0.3 dB of bm3d called with the true sigma, whether the node is given it or
-    estimates it."""
-    clean, noisy = _clean(colour), _noisy(colour)
-    reference = _library_output(library_call, colour)
-    if sigma is None:
-        node_output = _denoised(name, colour)
-    else:
-        node_output = create_node(name, sigma=sigma)(noisy)
-    assert abs(_psnr(clean, node_output) - _psnr(clean, reference)) < 0.3
 
 
 def test_noise2self_is_close_to_the_oracle_tv_weight() -> None:
@@ -197,7 +172,7 @@ def test_perona_malik_keeps_strong_edges_and_mean() -> None:
         ("anisotropic_diffusion", {"step": 0.3}, "step"),
         ("anisotropic_diffusion", {"conduction": "linear"}, "conduction"),
         ("bm3d", {"sigma": -0.1}, "sigma"),
-        ("bm3d", {"profile": "refilter"}, "profile"),
+        ("bm3d", {"device": "tpu"}, "device"),
         ("bm3d", {"stage": "wiener"}, "stage"),
         ("bm3d_color", {"colorspace": "lab"}, "colorspace"),
         ("noise2self", {"grid_size": 1}, "grid_size"),
@@ -214,15 +189,20 @@ def test_bm3d_color_refuses_gray_image() -> None:
         create_node("bm3d_color")(_noisy(False))
 
 
-def test_bm3d_color_refuses_noise_free_gray_stored_as_rgb() -> None:
-    with pytest.raises(InputError, match="channel is constant"):
-        create_node("bm3d_color", sigma=NOISE_SIGMA)(np.dstack([_clean(False)] * 3))
+def test_bm3d_color_keeps_noise_free_gray_stored_as_rgb() -> None:
+    """Constant chroma channels are no problem (the reference package divided by their range):
+    a clean grey image stored as RGB stays grey. Told of noise it lacks, BM3D smooths fine
+    texture (measured: mean change 0.014, the bound 0.02)."""
+    grey = np.dstack([_clean(False)] * 3)
+    denoised = create_node("bm3d_color", sigma=NOISE_SIGMA)(grey)
+    assert np.abs(denoised - grey).mean() < 0.02
+    assert np.abs(denoised[..., 0] - denoised[..., 2]).max() < 1e-4
 
 
 @pytest.mark.parametrize("name", ["bm3d", "bm3d_color"])
 def test_bm3d_refuses_images_smaller_than_its_blocks(name: str) -> None:
-    tiny = _noisy(True)[:8, :8]  # bm3d itself would crash the interpreter on this
-    with pytest.raises(InputError, match="needs both sides larger than 8 pixels"):
+    tiny = _noisy(True)[:7, :7]
+    with pytest.raises(InputError, match="needs both sides at least 8 pixels"):
         create_node(name)(tiny)
 
 
@@ -245,8 +225,8 @@ def _layouts(image: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-# bm3d takes about a second a call whatever the size, so it sees one combined layout only;
-# bm3d_color converts its input exactly like bm3d and every other node, and is left out.
+# bm3d sees one combined layout only (it is the slowest); bm3d_color converts its input exactly
+# like bm3d and every other node, and is left out.
 LAYOUT_NODES = {
     name: ["all_at_once"] if name == "bm3d" else list(_layouts(np.zeros((2, 2), np.uint8)))
     for name in DENOISERS

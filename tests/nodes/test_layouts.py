@@ -5,10 +5,19 @@ arrives as uint8, uint16, float64, Fortran-ordered, negatively strided, a channe
 step slice. Each layout is built from the same uint8 values, so that all of them convert to
 exactly the canonical float32 image; outputs are compared against the output for that
 canonical image. Nodes are collected from the registry, so new nodes are covered as they land.
+
+The slow nodes (about a second a call whatever the image size) run through
+:class:`RepeatCache`: the float32 reference and the first layout are computed, and a later
+call whose converted inputs are bit-identical to an earlier one's (same values, dtype, shape
+and strides) gets a copy of that output. Every layout's output is still checked and compared;
+a conversion that changed a single bit, the dtype or the memory layout would miss the cache
+and be computed. What the cache skips is recomputing a deterministic node on the very input
+it has just processed, which the first layout already checks.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,9 +62,12 @@ TINY_NETWORKS: dict[str, dict[str, Any]] = {
         "blocks": 1,
         "window_size": 4,
     },
+    "restore": {"name": "drunet", "widths": [4, 4, 4, 4], "blocks": 2},
+    "dpir": {"name": "drunet", "widths": [4, 4, 4, 4], "blocks": 2},
+    "upscale": {"name": "srvgg_compact", "scale": 2, "features": 4, "convs": 1},
 }
 # Nodes taking about a second per call even on 16x16 (bm3d's fixed cost, training): they get
-# one example instead of three, and a gray one if they are per-channel.
+# one example instead of three, a gray one if they are per-channel, and a RepeatCache.
 SLOW_NODES = {"bm3d", "bm3d_color", "bm3d_deblur", "deep_image_prior", "noise2void"}
 SIZES = st.integers(16, 32)
 OUTPUT_TOLERANCE = {"rtol": 1e-5, "atol": 1e-6}
@@ -168,6 +180,34 @@ def assert_same_output(kind: Kind, value: Any, expected: Any, where: str) -> Non
         np.testing.assert_allclose(value, expected, **OUTPUT_TOLERANCE, err_msg=where)
 
 
+def _fingerprint(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return (value.dtype.str, value.shape, value.strides, value.tobytes())
+    return repr(value)
+
+
+class RepeatCache:
+    """Wraps a node's ``process``: bit-identical inputs seen twice already reuse the output.
+
+    The first repeat of an input is still computed (so the node's determinism is checked
+    once); later repeats get a deep copy of the stored output.
+    """
+
+    def __init__(self, process: Callable[..., Any]) -> None:
+        self.process = process
+        self.outputs: dict[Any, Any] = {}
+        self.repeat_computed = False
+
+    def __call__(self, **inputs: Any) -> Any:
+        key = tuple((name, _fingerprint(value)) for name, value in sorted(inputs.items()))
+        if key in self.outputs:
+            if self.repeat_computed:
+                return copy.deepcopy(self.outputs[key])
+            self.repeat_computed = True
+        self.outputs[key] = self.process(**inputs)
+        return copy.deepcopy(self.outputs[key])
+
+
 def run_checked(node: Node, inputs: dict[str, Any], where: str) -> dict[str, Any]:
     """Run ``node``; check it left its inputs alone and made fresh outputs of declared forms."""
     originals = {key: np.copy(value) for key, value in inputs.items()}
@@ -195,6 +235,8 @@ def check_layouts(
         colour = data.draw(colours, label="colour")
     shape = (height, width, 3) if colour else (height, width)
     node = cls(**node_params(name, 3 if colour else 1, weights_dir))
+    if name in SLOW_NODES:
+        node.process = RepeatCache(node.process)
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
     images, others = {}, {}
     for key, kind in cls.inputs.items():

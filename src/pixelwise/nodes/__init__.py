@@ -12,6 +12,7 @@ from pixelwise.nodes import (  # noqa: F401  (imported to register their nodes)
     geometry,
     learned,
     psf,
+    restore,
     sharpen,
     tone,
 )

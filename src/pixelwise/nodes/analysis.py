@@ -54,7 +54,7 @@ def _noise_sigma(plane: np.ndarray) -> dict[str, float]:
 
 
 @register
-class NoiseLevel(Node):
+class NoiseLevel(Node[NodeParams]):
     """Gaussian noise standard deviation, estimated by :func:`skimage.restoration.estimate_sigma`.
 
     Uses the median absolute wavelet detail coefficient (Donoho & Johnstone), so it is robust
@@ -78,7 +78,7 @@ def _sharpness(plane: np.ndarray) -> dict[str, float]:
 
 
 @register
-class Sharpness(Node):
+class Sharpness(Node[NodeParams]):
     """Focus measures: variance of the Laplacian and mean Sobel gradient magnitude.
 
     Both grow with the amount of fine detail and fall when an image is blurred. Output:
@@ -118,7 +118,7 @@ def quantise(plane: np.ndarray, levels: int) -> np.ndarray:
 
 
 @register
-class GlcmFeatures(Node):
+class GlcmFeatures(Node[GlcmParams]):
     """Haralick texture features from the gray-level co-occurrence matrix.
 
     The image is quantised to ``levels`` gray levels; a symmetric, normalised GLCM is built
@@ -130,7 +130,6 @@ class GlcmFeatures(Node):
     name = "glcm_features"
     category = "analysis"
     description = "Texture features from the gray-level co-occurrence matrix (GLCM)."
-    Params = GlcmParams
     outputs: ClassVar[dict[str, Kind]] = {"table": Kind.TABLE}
 
     def process(self, image: np.ndarray) -> dict[str, float]:
@@ -152,7 +151,7 @@ class GlcmFeatures(Node):
 
 
 @register
-class Psnr(Node):
+class Psnr(Node[NodeParams]):
     """Peak signal-to-noise ratio in dB of ``image`` against ``reference`` (data range 1).
 
     Output: ``{"psnr": ...}``; identical images give ``inf``.
@@ -183,7 +182,7 @@ class SsimParams(NodeParams):
 
 
 @register
-class Ssim(Node):
+class Ssim(Node[SsimParams]):
     """Mean structural similarity of ``image`` against ``reference`` (data range 1).
 
     Colour images are compared channel by channel and averaged. Output: ``{"ssim": ...}``.
@@ -192,7 +191,6 @@ class Ssim(Node):
     name = "ssim"
     category = "analysis"
     description = "Structural similarity index (SSIM) against a reference image."
-    Params = SsimParams
     inputs: ClassVar[dict[str, Kind]] = {"image": Kind.IMAGE, "reference": Kind.IMAGE}
     outputs: ClassVar[dict[str, Kind]] = {"table": Kind.TABLE}
 

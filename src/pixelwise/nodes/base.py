@@ -8,20 +8,46 @@ Fortran-ordered, negative-strided or channel-sliced array:
 * images become C-contiguous float32, HxW or HxWxC (C in 1..4). Integer inputs are scaled
   by their dtype's maximum, floats are kept as they are (nominal range [0, 1]; noisy images
   may leave it), booleans map to {0, 1};
+* label maps become C-contiguous int32 HxW (int64 when a label does not fit int32), never
+  rescaled: a uint8 map of classes 0..8 stays 0..8. Booleans are labels 0 and 1, floats must
+  hold whole numbers, an HxWx1 array is taken as HxW;
+* fields (depth, disparity, flow, feature maps) become C-contiguous float32 HxW or HxWxC with
+  any number of channels, never rescaled (integers keep their values). Infinite values are
+  always refused; NaN is refused too unless the node sets ``allow_nan``, in which case NaN
+  marks a missing value and the node's docstring says what it does with it;
 * masks become C-contiguous bool HxW;
 * kernels (PSFs) become C-contiguous float32 HxW, normalised to sum 1;
 * tables are ``dict[str, float]``; scalars are ``float``.
 
-The ``channels`` policy of a node says how it treats colour:
+A pipeline edge may also widen a value without loss (:meth:`Kind.accepts`): an image feeds a
+field input, a mask feeds a label input.
+
+The ``channels`` policy of a node says how it treats colour in its *image* inputs:
 ``"any"`` (the node handles both), ``"gray"`` (2-D only), ``"rgb"`` (HxWx3 only) or
 ``"per_channel"`` (the node is written for 2-D and is applied to each channel in turn).
+Fields are handed over whole, whatever their channel count.
+
+Parameters are declared once, as the type argument of :class:`Node`::
+
+    class GaussianParams(NodeParams):
+        sigma: float = 1.0
+
+    class Gaussian(Node[GaussianParams]):
+        def process(self, image): ...  # self.params is a GaussianParams
+
+``Node.__init_subclass__`` reads the argument from the class's bases and stores it as the
+``Params`` class attribute, which pipelines and the CLI use to validate and describe
+parameters. Setting ``Params`` in a class body is an error (two sources of truth); a node
+without parameters is a ``Node[NodeParams]``. A subclass may pass a type variable on
+(``class _KernelNode(Node[P])``) and leave the choice to its own subclasses, or inherit a
+concrete parent's parameters unchanged.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from enum import Enum
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeVar, cast, get_args, get_origin
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -41,12 +67,28 @@ class Kind(str, Enum):
     KERNEL = "kernel"
     TABLE = "table"
     SCALAR = "scalar"
+    LABELS = "labels"
+    FIELD = "field"
+
+    def accepts(self, source: Kind) -> bool:
+        """Whether an input of this kind can be wired to an output of kind ``source``.
+
+        Besides the same kind, an image feeds a field input (it is a float32 field with 1 to
+        4 channels) and a mask a label input (labels 0 and 1): both convert without loss.
+        """
+        return source is self or (self, source) in _WIDENINGS
+
+
+_WIDENINGS = frozenset({(Kind.FIELD, Kind.IMAGE), (Kind.LABELS, Kind.MASK)})
 
 
 class NodeParams(BaseModel):
     """Base of every node's parameter model: unknown fields are errors, values are frozen."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+P = TypeVar("P", bound=NodeParams)
 
 
 def as_image(value: Any, name: str = "image", *, copy: bool = True) -> np.ndarray:
@@ -58,7 +100,17 @@ def as_image(value: Any, name: str = "image", *, copy: bool = True) -> np.ndarra
     naming ``name`` for an empty array, a wrong number of dimensions or channels, a
     non-numeric dtype, or NaN/Inf.
     """
-    array = to_float_image(np.asarray(value), name, copy=copy)
+    array = np.asarray(value)
+    if np.issubdtype(array.dtype, np.floating):
+        # One conversion pass, and one reduction instead of an isfinite mask: the sum is finite
+        # whenever every value is (only an overflow of huge values needs the exact check).
+        array = _canonical(array, np.float32, copy=copy)
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = np.isfinite(array.sum()) or np.isfinite(array).all()
+        if not finite:
+            raise InputError(name, "image contains NaN or infinite values")
+    else:
+        array = to_float_image(array, name, copy=copy)
     if array.size == 0:
         raise InputError(name, f"image is empty (shape {array.shape})")
     if array.ndim not in (2, 3):
@@ -68,6 +120,64 @@ def as_image(value: Any, name: str = "image", *, copy: bool = True) -> np.ndarra
             name, f"expected 1 to 4 channels in the last axis, got shape {array.shape}"
         )
     return array
+
+
+def _canonical(array: np.ndarray, dtype: type[np.generic], *, copy: bool) -> np.ndarray:
+    """``array`` as C-contiguous ``dtype``: a new array with ``copy``, else only if needed."""
+    if copy:
+        return np.array(array, dtype=dtype, order="C")
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+def as_labels(value: Any, name: str = "labels", *, copy: bool = True) -> np.ndarray:
+    """Convert an array-like label map to C-contiguous int32 HxW, without rescaling.
+
+    Labels that do not fit int32 give int64. Booleans are labels 0 and 1; floats must be
+    finite whole numbers; an HxWx1 array is taken as HxW. ``copy`` as for :func:`as_image`.
+    Raises :class:`InputError` naming ``name`` for any other shape or dtype, fractional or
+    non-finite values, or labels beyond int64.
+    """
+    array = np.asarray(value)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.ndim != 2 or array.size == 0:
+        raise InputError(name, f"expected a non-empty HxW label map, got shape {array.shape}")
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise InputError(name, "label map contains NaN or infinite values")
+        if not (array == np.round(array)).all():
+            raise InputError(name, "label map holds non-integer values; labels are whole numbers")
+    elif array.dtype != bool and not np.issubdtype(array.dtype, np.integer):
+        raise InputError(name, f"expected integer labels, got dtype {array.dtype}")
+    low, high = array.min().item(), array.max().item()
+    if low < -(2**63) or high >= 2**63:
+        raise InputError(name, f"labels {low}..{high} exceed the int64 range")
+    fits_int32 = low >= -(2**31) and high < 2**31
+    return _canonical(array, np.int32 if fits_int32 else np.int64, copy=copy)
+
+
+def as_field(
+    value: Any, name: str = "field", *, copy: bool = True, allow_nan: bool = False
+) -> np.ndarray:
+    """Convert an array-like field to C-contiguous float32 HxW or HxWxC (any C), unscaled.
+
+    Integer and boolean fields keep their values. Infinite values (including float64 values
+    beyond float32's range) are refused, and NaN unless ``allow_nan``. ``copy`` as for
+    :func:`as_image`. Problems raise :class:`InputError` naming ``name``.
+    """
+    array = np.asarray(value)
+    numeric = np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+    if array.dtype != bool and not numeric:
+        raise InputError(name, f"expected a numeric field, got dtype {array.dtype}")
+    if array.ndim not in (2, 3) or array.size == 0:
+        raise InputError(name, f"expected a non-empty HxW or HxWxC field, got shape {array.shape}")
+    with np.errstate(over="ignore"):  # values beyond float32 become inf, refused below
+        field = _canonical(array, np.float32, copy=copy)
+    if np.isinf(field).any():
+        raise InputError(name, "field contains infinite values (or values beyond float32)")
+    if not allow_nan and np.isnan(field).any():
+        raise InputError(name, "field contains NaN values, which this node does not accept")
+    return field
 
 
 def as_mask(value: Any, name: str = "mask") -> np.ndarray:
@@ -110,8 +220,8 @@ def as_scalar(value: Any, name: str = "scalar") -> float:
         raise InputError(name, f"expected a number, got {value!r}") from error
 
 
-_CONVERTERS = {
-    Kind.IMAGE: as_image,
+# Converters whose result never shares memory with their input.
+_FRESH_CONVERTERS = {
     Kind.MASK: as_mask,
     Kind.KERNEL: as_kernel,
     Kind.TABLE: as_table,
@@ -119,17 +229,52 @@ _CONVERTERS = {
 }
 
 
-def convert(kind: Kind, value: Any, name: str) -> Any:
-    """Convert ``value`` to the canonical form of ``kind`` (see module docstring)."""
-    return _CONVERTERS[kind](value, name)
+def convert(
+    kind: Kind, value: Any, name: str, *, copy: bool = True, allow_nan: bool = False
+) -> Any:
+    """Convert ``value`` to the canonical form of ``kind`` (see module docstring).
+
+    ``copy=False`` lets an image, label map or field already in canonical form through as it
+    is; ``allow_nan`` applies to fields only.
+    """
+    if kind is Kind.IMAGE:
+        return as_image(value, name, copy=copy)
+    if kind is Kind.LABELS:
+        return as_labels(value, name, copy=copy)
+    if kind is Kind.FIELD:
+        return as_field(value, name, copy=copy, allow_nan=allow_nan)
+    return _FRESH_CONVERTERS[kind](value, name)
 
 
-class Node(ABC):
-    """One processing step. Subclasses set the class attributes and implement :meth:`process`.
+def _declared_params(cls: type) -> type[NodeParams] | TypeVar | None:
+    """The type argument ``cls`` gives a node base class (``Node[X]``), or None if it gives none.
 
-    Call a node with its inputs, positionally in declaration order or by name::
+    The argument is a parameter model, or a type variable (``Node[P]``) for a generic base
+    that leaves the choice to its subclasses.
+    """
+    for base in cls.__dict__.get("__orig_bases__", ()):
+        origin = get_origin(base)
+        if not (isinstance(origin, type) and issubclass(origin, Node)):
+            continue
+        (argument,) = get_args(base)
+        if isinstance(argument, TypeVar):
+            return argument
+        if not (isinstance(argument, type) and issubclass(argument, NodeParams)):
+            raise TypeError(
+                f"{cls.__qualname__}: the type argument of {origin.__name__} must be a "
+                f"NodeParams subclass, got {argument!r}"
+            )
+        return argument
+    return None
 
-        denoised = get_node("gaussian")(sigma=1.5)(noisy)
+
+class Node(ABC, Generic[P]):
+    """One processing step with parameters of type ``P`` (see the module docstring).
+
+    Subclasses set the class attributes and implement :meth:`process`. Call a node with its
+    inputs, positionally in declaration order or by name::
+
+        denoised = create_node("gaussian", sigma=1.5)(noisy)
 
     A node with one output returns it directly; a node with several returns a dict.
     """
@@ -137,21 +282,52 @@ class Node(ABC):
     name: ClassVar[str]
     category: ClassVar[str]
     description: ClassVar[str]
-    Params: ClassVar[type[NodeParams]] = NodeParams
+    #: The parameter model, set from the type argument by ``__init_subclass__``.
+    Params: ClassVar[type[NodeParams]]
     inputs: ClassVar[dict[str, Kind]] = {"image": Kind.IMAGE}
     outputs: ClassVar[dict[str, Kind]] = {"image": Kind.IMAGE}
     channels: ClassVar[ChannelPolicy] = "any"
+    #: Whether field inputs and outputs may hold NaN (missing values).
+    allow_nan: ClassVar[bool] = False
+    #: Whether ``process`` may write into its image inputs. Nodes that set False get the
+    #: caller's array itself when it is already canonical (no copy); an output that shares
+    #: memory with an input is then copied, so callers never alias their data either way.
+    modifies_input: ClassVar[bool] = True
     version: ClassVar[str] = "1"
+
+    params: P
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "Params" in cls.__dict__:
+            raise TypeError(
+                f"{cls.__qualname__}: give the parameter model as the type argument, "
+                f"class {cls.__name__}(Node[...]), not as a Params attribute"
+            )
+        declared = _declared_params(cls)
+        if isinstance(declared, type):
+            cls.Params = declared
+        elif declared is None and not hasattr(cls, "Params"):
+            raise TypeError(
+                f"{cls.__qualname__}: name the parameter model, as in "
+                f"{cls.__bases__[0].__name__}[{cls.__name__}Params] (Node[NodeParams] for none)"
+            )
 
     def __init__(self, **params: Any) -> None:
         try:
-            self.params = self.Params(**params)
+            # Params is the class P stands for (see __init_subclass__); a ClassVar cannot
+            # say so to a type checker.
+            self.params = cast(P, self.Params(**params))
         except ValidationError as error:
             raise ConfigError(f"node '{self.name}': {describe_validation_error(error)}") from None
 
     @abstractmethod
-    def process(self, **inputs: Any) -> Any:
-        """Run on canonical inputs; return the output (or a dict of outputs, keyed as declared)."""
+    def process(self, *args: Any, **inputs: Any) -> Any:
+        """Run on canonical inputs, passed by name; return the output (or a dict by output).
+
+        Subclasses name their inputs (``def process(self, image, kernel)``); ``*args`` is
+        never passed, it only lets type checkers accept those narrower signatures.
+        """
 
     def run(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """Convert ``inputs`` at the edge, process them, and return the outputs by name."""
@@ -162,8 +338,15 @@ class Node(ABC):
                 f"node '{self.name}'",
                 f"expected inputs {list(self.inputs)}, missing {missing}, unexpected {unknown}",
             )
+        copy_inputs = self.modifies_input
         converted = {
-            key: convert(kind, inputs[key], f"{self.name}.{key}")
+            key: convert(
+                kind,
+                inputs[key],
+                f"{self.name}.{key}",
+                copy=copy_inputs or kind is not Kind.IMAGE,
+                allow_nan=self.allow_nan,
+            )
             for key, kind in self.inputs.items()
         }
         self._check_channels(converted)
@@ -172,12 +355,24 @@ class Node(ABC):
             isinstance(result, dict) and result.keys() == self.outputs.keys()
         ):
             result = {next(iter(self.outputs)): result}
-        return {
-            key: as_image(result[key], f"{self.name} output '{key}'", copy=False)
-            if kind is Kind.IMAGE
-            else convert(kind, result[key], f"{self.name} output '{key}'")
+        outputs = {
+            key: convert(
+                kind,
+                result[key],
+                f"{self.name} output '{key}'",
+                copy=False,
+                allow_nan=self.allow_nan,
+            )
             for key, kind in self.outputs.items()
         }
+        if not copy_inputs:
+            shared = [value for value in converted.values() if isinstance(value, np.ndarray)]
+            for key, value in outputs.items():
+                if isinstance(value, np.ndarray) and any(
+                    np.may_share_memory(value, item) for item in shared
+                ):
+                    outputs[key] = value.copy()
+        return outputs
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if len(args) > len(self.inputs):

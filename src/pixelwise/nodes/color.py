@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 from skimage import color
 
-from pixelwise.nodes.base import Node
+from pixelwise.nodes.base import Node, NodeParams
 from pixelwise.nodes.registry import register
 
 _LAB_L_MAX = 100.0
@@ -77,7 +77,7 @@ def apply_to_lightness(
 
 
 @register
-class RgbToGray(Node):
+class RgbToGray(Node[NodeParams]):
     """Rec. 709 luma of an RGB image (:func:`skimage.color.rgb2gray`): HxWx3 -> HxW."""
 
     name = "rgb_to_gray"
@@ -90,7 +90,7 @@ class RgbToGray(Node):
 
 
 @register
-class GrayToRgb(Node):
+class GrayToRgb(Node[NodeParams]):
     """Repeat a grayscale image into three identical channels: HxW -> HxWx3."""
 
     name = "gray_to_rgb"
@@ -103,7 +103,7 @@ class GrayToRgb(Node):
 
 
 @register
-class RgbToHsv(Node):
+class RgbToHsv(Node[NodeParams]):
     """RGB -> HSV (:func:`skimage.color.rgb2hsv`); hue is a fraction of a turn in [0, 1).
 
     The image is clipped to [0, 1] first: HSV is defined for display-range colours only.
@@ -119,7 +119,7 @@ class RgbToHsv(Node):
 
 
 @register
-class HsvToRgb(Node):
+class HsvToRgb(Node[NodeParams]):
     """HSV -> RGB (:func:`skimage.color.hsv2rgb`).
 
     Hue is circular, so it is wrapped into [0, 1); saturation and value are clipped to [0, 1].

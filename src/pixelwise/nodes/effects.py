@@ -50,7 +50,7 @@ class FilmGrainParams(NodeParams):
 
 
 @register
-class FilmGrain(Node):
+class FilmGrain(Node[FilmGrainParams]):
     """Add photographic film grain whose strength follows the image's tones.
 
     Grain is a seeded, Gaussian-filtered noise field (:func:`grain_field`) scaled by
@@ -62,7 +62,6 @@ class FilmGrain(Node):
     name = "film_grain"
     category = "effects"
     description = "Add seeded, luminance-dependent film grain."
-    Params = FilmGrainParams
 
     def process(self, image: np.ndarray) -> np.ndarray:
         colour, alpha = split_alpha(image)
@@ -97,7 +96,7 @@ class VignetteParams(NodeParams):
 
 
 @register
-class Vignette(Node):
+class Vignette(Node[VignetteParams]):
     """Darken towards the corners, like a lens's light falloff.
 
     Inside ``radius`` the image is unchanged; from there to the corners the gain falls
@@ -107,7 +106,6 @@ class Vignette(Node):
     name = "vignette"
     category = "effects"
     description = "Darken the image radially towards the corners."
-    Params = VignetteParams
 
     def process(self, image: np.ndarray) -> np.ndarray:
         colour, alpha = split_alpha(image)
@@ -144,7 +142,7 @@ class BlendParams(NodeParams):
 
 
 @register
-class Blend(Node):
+class Blend(Node[BlendParams]):
     """Blend ``other`` onto ``image``: ``(1 - opacity) * image + opacity * blend``.
 
     See :func:`blend_layers` for the modes. Both images must have the same shape.
@@ -153,7 +151,6 @@ class Blend(Node):
     name = "blend"
     category = "effects"
     description = "Blend another image onto this one (normal, multiply, screen, overlay)."
-    Params = BlendParams
     inputs: ClassVar[dict[str, Kind]] = {"image": Kind.IMAGE, "other": Kind.IMAGE}
 
     def process(self, image: np.ndarray, other: np.ndarray) -> np.ndarray:
@@ -169,7 +166,7 @@ class GaussianNoiseParams(NodeParams):
 
 
 @register
-class AddGaussianNoise(Node):
+class AddGaussianNoise(Node[GaussianNoiseParams]):
     """Add seeded white Gaussian noise (:func:`skimage.util.random_noise`), unclipped.
 
     Meant for synthesising noisy test data, so values may leave [0, 1].
@@ -178,7 +175,6 @@ class AddGaussianNoise(Node):
     name = "add_gaussian_noise"
     category = "effects"
     description = "Add seeded white Gaussian noise (unclipped), for synthetic test data."
-    Params = GaussianNoiseParams
 
     def process(self, image: np.ndarray) -> np.ndarray:
         return util.random_noise(

@@ -44,17 +44,17 @@ def output_size(
     them the other follows from the aspect ratio. Sizes are rounded and at least 1.
     """
     rows, cols = shape[:2]
-    if height is None and width is None:
-        return max(1, round(rows * scale)), max(1, round(cols * scale))
     if height is None:
-        height = max(1, round(rows * width / cols))
+        if width is None:
+            return max(1, round(rows * scale)), max(1, round(cols * scale))
+        return max(1, round(rows * width / cols)), width
     if width is None:
-        width = max(1, round(cols * height / rows))
+        return height, max(1, round(cols * height / rows))
     return height, width
 
 
 @register
-class Resize(Node):
+class Resize(Node[ResizeParams]):
     """Resample to a new size with :func:`skimage.transform.resize`.
 
     Values stay within the input's range (no spline overshoot). With ``anti_aliasing`` a
@@ -64,7 +64,6 @@ class Resize(Node):
     name = "resize"
     category = "geometry"
     description = "Resize by a scale factor or to an explicit height and width."
-    Params = ResizeParams
 
     def process(self, image: np.ndarray) -> np.ndarray:
         params = self.params
@@ -86,7 +85,7 @@ class CropParams(NodeParams):
 
 
 @register
-class Crop(Node):
+class Crop(Node[CropParams]):
     """Cut out the rectangle ``[top, top + height) x [left, left + width)``.
 
     A rectangle reaching outside the image raises :class:`~pixelwise.errors.InputError`.
@@ -95,7 +94,6 @@ class Crop(Node):
     name = "crop"
     category = "geometry"
     description = "Cut out a rectangle given by top, left, height and width."
-    Params = CropParams
 
     def process(self, image: np.ndarray) -> np.ndarray:
         rows, cols = image.shape[:2]
@@ -118,13 +116,12 @@ class FlipParams(NodeParams):
 
 
 @register
-class Flip(Node):
+class Flip(Node[FlipParams]):
     """Mirror the image left-right (horizontal) or top-bottom (vertical)."""
 
     name = "flip"
     category = "geometry"
     description = "Mirror the image horizontally or vertically."
-    Params = FlipParams
 
     def process(self, image: np.ndarray) -> np.ndarray:
         axis = 1 if self.params.direction == "horizontal" else 0
@@ -136,13 +133,12 @@ class Rotate90Params(NodeParams):
 
 
 @register
-class Rotate90(Node):
+class Rotate90(Node[Rotate90Params]):
     """Rotate by ``k`` quarter turns counter-clockwise (:func:`numpy.rot90`), losslessly."""
 
     name = "rotate90"
     category = "geometry"
     description = "Rotate by k quarter turns counter-clockwise."
-    Params = Rotate90Params
 
     def process(self, image: np.ndarray) -> np.ndarray:
         return np.rot90(image, k=self.params.k, axes=(0, 1)).copy()

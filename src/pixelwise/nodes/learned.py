@@ -16,40 +16,44 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 from skimage.restoration import estimate_sigma
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
-from pixelwise.data.patches import RandomPatchDataset
-from pixelwise.engine import FitResult, Trainer, TrainerConfig, make_loader, predict_tensor
-from pixelwise.engine.trainer import resolve_device
-from pixelwise.errors import InputError
-from pixelwise.io.section import ArraySection
-from pixelwise.methods.n2v import MaskingConfig, Noise2VoidTask
-from pixelwise.models import UNet, UNetConfig, build_model, load_weights
+from pixelwise.data import Normalization
+from pixelwise.data.config import PatchConfig
+from pixelwise.engine import (
+    Trainer,
+    TrainerConfig,
+    make_loader,
+    resolve_device,
+    sliding_window_inference,
+)
+from pixelwise.errors import InputError, TrainingError
+from pixelwise.io.sources import InMemorySource
+from pixelwise.methods import (
+    MaskingConfig,
+    Noise2VoidRun,
+    fit_noise2void,
+    predict_normalized,
+    seeded_model,
+)
+from pixelwise.models import UNet, UNetConfig, load_weights
 from pixelwise.nodes.base import Node, NodeParams
 from pixelwise.nodes.registry import register
 
 #: Channels of Deep Image Prior's fixed random code (as in the paper's denoising setup).
 DIP_CODE_CHANNELS = 32
+#: Deep Image Prior checks its stopping rule (and records a history entry) every so many steps.
+DIP_STEPS_PER_CHECK = 10
 #: Deep Image Prior's code is uniform noise in ``[0, DIP_CODE_SCALE)`` (the paper's 1/10).
 DIP_CODE_SCALE = 0.1
-
-
-def _seeded_model(config: BaseModel, seed: int) -> nn.Module:
-    """Build ``config``'s network with initial weights drawn from ``seed``.
-
-    Torch's global random state is restored afterwards, so building a model has no side effect.
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return build_model(config)
 
 
 def _to_batch(image: np.ndarray, device: torch.device) -> Tensor:
@@ -104,72 +108,55 @@ class Noise2VoidParams(NodeParams):
         return self
 
 
-def noise2void_model(params: Noise2VoidParams) -> UNet:
-    """The 1-in/1-out U-Net that :func:`train_noise2void` trains, seeded by ``params.seed``."""
-    config = UNetConfig(levels=params.levels, base_channels=params.base_channels, norm="none")
-    return _seeded_model(config, params.seed)
-
-
-def _normalization(image: np.ndarray, source: str) -> tuple[float, float]:
-    """(mean, std) of a float32 image; a constant image has nothing to learn from."""
+def _normalization(image: np.ndarray, source: str) -> Normalization:
+    """Mean and std of a float32 image; a constant image has nothing to learn from."""
     mean, std = float(image.mean()), float(image.std())
     if std == 0.0:
         raise InputError(source, "image is constant; there is no noise to learn from")
-    return mean, std
+    return Normalization(mean=mean, std=std)
 
 
 def train_noise2void(
-    model: UNet, image: np.ndarray, params: Noise2VoidParams, source: str = "noise2void.image"
-) -> FitResult:
-    """Train ``model`` in place with Noise2Void on random patches of one HxW float32 image.
+    image: np.ndarray, params: Noise2VoidParams, source: str = "noise2void.image"
+) -> Noise2VoidRun:
+    """Train a U-Net with Noise2Void on random patches of one HxW float32 image.
 
-    Patches are normalised by the image's mean and std. Patches larger than the image are
-    shrunk to the largest multiple of the U-Net's size multiple that fits. Returns the engine's
-    fit result (``history[i]["train_loss"]`` is epoch ``i``'s mean masked MSE).
+    Runs the shared recipe (:func:`pixelwise.methods.fit_noise2void`) with random masking on
+    patches normalised by the image's mean and std. Patches larger than the image are shrunk
+    to the largest multiple of the U-Net's size multiple that fits. The run's
+    ``result.history[i]["train_loss"]`` is epoch ``i``'s mean masked MSE.
     """
-    multiple = model.config.size_multiple
+    config = UNetConfig(levels=params.levels, base_channels=params.base_channels, norm="none")
+    multiple = config.size_multiple
     patch = min(params.patch_size, *image.shape) // multiple * multiple
     if patch == 0:
         raise InputError(
             source, f"image of shape {image.shape} is smaller than the U-Net's {multiple} pixels"
         )
-    dataset = RandomPatchDataset(
-        [ArraySection(image, source=source)],
-        patch_size=patch,
-        patches_per_epoch=params.patches_per_epoch,
-        seed=params.seed,
-        normalization=_normalization(image, source),
-    )
-    masking = MaskingConfig(
-        strategy="random", active_fraction=params.active_fraction, radius=params.radius
-    )
-    trainer = Trainer(
-        TrainerConfig(
+    return fit_noise2void(
+        [InMemorySource(image, source=source)],
+        data=PatchConfig(
+            patch_size=patch,
+            patches_per_epoch=params.patches_per_epoch,
+            validation_patches=0,
+            batch_size=params.batch_size,
+        ),
+        model=config,
+        masking=MaskingConfig(
+            strategy="random", active_fraction=params.active_fraction, radius=params.radius
+        ),
+        trainer=TrainerConfig(
             epochs=params.epochs,
             learning_rate=params.learning_rate,
-            scheduler="cosine",
             precision="32",
             seed=params.seed,
-        )
+        ),
+        normalization=_normalization(image, source),
     )
-    return trainer.fit(Noise2VoidTask(model, masking), make_loader(dataset, params.batch_size))
-
-
-def predict_noise2void(model: UNet, image: np.ndarray) -> np.ndarray:
-    """Denoise an HxW float32 image with a model from :func:`train_noise2void` on it."""
-    mean, std = _normalization(image, "noise2void.image")
-    model.eval()
-    with torch.inference_mode():
-        prediction = predict_tensor(
-            model,
-            _to_batch((image - np.float32(mean)) / np.float32(std), _device_of(model)),
-            size_multiple=model.config.size_multiple,
-        )
-    return _to_image(prediction, image) * np.float32(std) + np.float32(mean)
 
 
 @register
-class Noise2Void(Node):
+class Noise2Void(Node[Noise2VoidParams]):
     """Self-supervised blind-spot denoising trained on the input image alone (Krull et al., 2019).
 
     Colour images are denoised channel by channel, each channel training its own U-Net:
@@ -181,14 +168,12 @@ class Noise2Void(Node):
     category = "learned"
     description = "Noise2Void: trains a small U-Net on the image itself to remove pixel noise."
     channels = "per_channel"
-    Params = Noise2VoidParams
 
     def process(self, image: np.ndarray) -> np.ndarray:
         if image.std() == 0.0:
             return image.copy()
-        model = noise2void_model(self.params)
-        train_noise2void(model, image, self.params, source=f"{self.name}.image")
-        return predict_noise2void(model, image)
+        run = train_noise2void(image, self.params, source=f"{self.name}.image")
+        return predict_normalized(run.model, image, run.normalization, device=_device_of(run.model))
 
 
 # --------------------------------------------------------------------------------------------
@@ -292,7 +277,7 @@ def deep_image_prior_model(params: DeepImagePriorParams, channels: int) -> UNet:
         norm="group",
         activation="leaky_relu",
     )
-    return _seeded_model(config, params.seed)
+    return cast(UNet, seeded_model(config, params.seed))
 
 
 def deep_image_prior_code(shape: tuple[int, int], multiple: int, seed: int) -> Tensor:
@@ -325,7 +310,8 @@ def fit_deep_image_prior(
     )
     trainer = Trainer(
         TrainerConfig(
-            epochs=params.iterations,
+            max_steps=params.iterations,
+            steps_per_epoch=DIP_STEPS_PER_CHECK,
             learning_rate=params.learning_rate,
             scheduler="none",
             precision="32",
@@ -333,12 +319,13 @@ def fit_deep_image_prior(
         )
     )
     result = trainer.fit(task, make_loader(TensorDataset(code, noisy), batch_size=1))
-    assert task.average is not None  # at least one step ran
+    if task.average is None:
+        raise TrainingError("Deep Image Prior ran no optimiser step")
     return DeepImagePriorFit(_to_image(task.average, image), result.history, sigma)
 
 
 @register
-class DeepImagePrior(Node):
+class DeepImagePrior(Node[DeepImagePriorParams]):
     """Deep Image Prior denoising (Ulyanov et al., 2018): a U-Net fitted to the noisy image.
 
     A randomly initialised U-Net maps a fixed random code to the image; it fits natural image
@@ -350,7 +337,6 @@ class DeepImagePrior(Node):
     name = "deep_image_prior"
     category = "learned"
     description = "Deep Image Prior: fits a U-Net to the image and stops before it fits noise."
-    Params = DeepImagePriorParams
 
     def process(self, image: np.ndarray) -> np.ndarray:
         channels = image.shape[2] if image.ndim == 3 else 1
@@ -374,7 +360,7 @@ class PretrainedParams(NodeParams):
     overlap: int = Field(32, ge=0, le=1024, description="Overlap of neighbouring tiles in pixels.")
 
 
-class PretrainedDenoiser(Node):
+class PretrainedDenoiser(Node[PretrainedParams]):
     """Runs the network of architecture ``architecture`` stored in ``params.weights``.
 
     The image must have as many channels as the network's ``in_channels`` (HxW for 1).
@@ -382,12 +368,12 @@ class PretrainedDenoiser(Node):
 
     architecture: ClassVar[str]
     category = "learned"
-    Params = PretrainedParams
 
     def process(self, image: np.ndarray) -> np.ndarray:
         path = self.params.weights
         model = load_weights(path, architecture=self.architecture)
-        expected = model.config.in_channels
+        settings = cast(Any, model).config  # every registered model carries its config
+        expected = settings.in_channels
         channels = image.shape[2] if image.ndim == 3 else 1
         if channels != expected:
             raise InputError(
@@ -396,14 +382,15 @@ class PretrainedDenoiser(Node):
             )
         device = resolve_device("auto")
         model.to(device).eval()
-        with torch.inference_mode():
-            prediction = predict_tensor(
-                model,
-                _to_batch(image, device),
-                size_multiple=model.config.size_multiple,
-                tile_size=self.params.tile_size,
-                overlap=self.params.overlap,
-            )
+        prediction = sliding_window_inference(
+            model,
+            _to_batch(image, device),
+            window=self.params.tile_size,
+            overlap=self.params.overlap,
+            size_multiple=settings.size_multiple,
+        )
+        if not isinstance(prediction, Tensor):
+            raise InputError(str(path), "the network must return one image tensor")
         return _to_image(prediction, image)
 
 

@@ -20,7 +20,7 @@ from skimage.draw import disk, polygon
 from skimage.transform import downscale_local_mean
 
 from pixelwise.errors import ConfigError
-from pixelwise.nodes.base import Kind, Node, NodeParams
+from pixelwise.nodes.base import Kind, Node, NodeParams, P
 from pixelwise.nodes.registry import register
 
 _SUPERSAMPLING = 8
@@ -113,7 +113,7 @@ def disk_psf(radius: float) -> np.ndarray:
     return _normalised(_coverage(_odd_size(radius), rasterise))
 
 
-class _PsfNode(Node):
+class _PsfNode(Node[P]):
     """A source node (no inputs) producing one PSF."""
 
     category = "psf"
@@ -121,56 +121,59 @@ class _PsfNode(Node):
     outputs: ClassVar[dict[str, Kind]] = {"kernel": Kind.KERNEL}
 
 
+class GaussianPsfParams(NodeParams):
+    sigma: float = Field(1.5, gt=0, le=50, description="Standard deviation in pixels.")
+    size: int | None = Field(
+        None, ge=1, le=301, description="Odd kernel side in pixels; default ±3 sigma."
+    )
+
+    @field_validator("size")
+    @classmethod
+    def _odd(cls, size: int | None) -> int | None:
+        if size is not None and size % 2 == 0:
+            raise ValueError(f"must be odd, got {size}")
+        return size
+
+
 @register
-class GaussianPsf(_PsfNode):
+class GaussianPsf(_PsfNode[GaussianPsfParams]):
     """The kernel of :func:`gaussian_psf`."""
 
     name = "psf_gaussian"
     description = "Gaussian blur kernel (optics, atmospheric turbulence)."
 
-    class Params(NodeParams):
-        sigma: float = Field(1.5, gt=0, le=50, description="Standard deviation in pixels.")
-        size: int | None = Field(
-            None, ge=1, le=301, description="Odd kernel side in pixels; default ±3 sigma."
-        )
-
-        @field_validator("size")
-        @classmethod
-        def _odd(cls, size: int | None) -> int | None:
-            if size is not None and size % 2 == 0:
-                raise ValueError(f"must be odd, got {size}")
-            return size
-
     def process(self) -> np.ndarray:
         return gaussian_psf(self.params.sigma, self.params.size)
 
 
+class MotionPsfParams(NodeParams):
+    length: float = Field(9.0, ge=1, le=201, description="Blur length in pixels.")
+    angle: float = Field(
+        0.0, ge=-360, le=360, description="Degrees counter-clockwise; 0 is horizontal."
+    )
+
+
 @register
-class MotionPsf(_PsfNode):
+class MotionPsf(_PsfNode[MotionPsfParams]):
     """The kernel of :func:`motion_psf`."""
 
     name = "psf_motion"
     description = "Linear motion-blur kernel: an anti-aliased line of given length and angle."
 
-    class Params(NodeParams):
-        length: float = Field(9.0, ge=1, le=201, description="Blur length in pixels.")
-        angle: float = Field(
-            0.0, ge=-360, le=360, description="Degrees counter-clockwise; 0 is horizontal."
-        )
-
     def process(self) -> np.ndarray:
         return motion_psf(self.params.length, self.params.angle)
 
 
+class DiskPsfParams(NodeParams):
+    radius: float = Field(3.0, ge=0.5, le=100, description="Disk radius in pixels.")
+
+
 @register
-class DiskPsf(_PsfNode):
+class DiskPsf(_PsfNode[DiskPsfParams]):
     """The kernel of :func:`disk_psf`."""
 
     name = "psf_disk"
     description = "Defocus kernel: a uniform anti-aliased disk."
-
-    class Params(NodeParams):
-        radius: float = Field(3.0, ge=0.5, le=100, description="Disk radius in pixels.")
 
     def process(self) -> np.ndarray:
         return disk_psf(self.params.radius)

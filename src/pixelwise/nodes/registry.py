@@ -8,14 +8,17 @@ the package is imported.
 from __future__ import annotations
 
 import difflib
+from typing import Any, TypeVar
 
 from pixelwise.errors import ConfigError
 from pixelwise.nodes.base import Node
 
-_REGISTRY: dict[str, type[Node]] = {}
+N = TypeVar("N", bound=Node[Any])
+
+_REGISTRY: dict[str, type[Node[Any]]] = {}
 
 
-def register(cls: type[Node]) -> type[Node]:
+def register(cls: type[N]) -> type[N]:
     """Class decorator adding ``cls`` to the registry under ``cls.name``."""
     if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
         raise RuntimeError(f"two nodes are named '{cls.name}'")
@@ -23,7 +26,7 @@ def register(cls: type[Node]) -> type[Node]:
     return cls
 
 
-def get_node_class(name: str) -> type[Node]:
+def get_node_class(name: str) -> type[Node[Any]]:
     """Return the node class called ``name``; an unknown name raises :class:`ConfigError`."""
     try:
         return _REGISTRY[name]
@@ -33,11 +36,11 @@ def get_node_class(name: str) -> type[Node]:
         raise ConfigError(f"unknown node '{name}'{hint}") from None
 
 
-def create_node(name: str, **params: object) -> Node:
+def create_node(name: str, **params: object) -> Node[Any]:
     """Instantiate the node ``name`` with validated ``params``."""
     return get_node_class(name)(**params)
 
 
-def node_classes() -> dict[str, type[Node]]:
+def node_classes() -> dict[str, type[Node[Any]]]:
     """All registered nodes, keyed by name, sorted by (category, name)."""
     return dict(sorted(_REGISTRY.items(), key=lambda item: (item[1].category, item[0])))

@@ -25,23 +25,22 @@ _LAB_LIGHTNESS_MAX = 100.0
 """Lab L of white; L is divided by it so that thresholds are in [0, 1] image units."""
 
 
-class _UnsharpParams(NodeParams):
-    """Parameters shared by the unsharp-masking nodes."""
+class UnsharpMaskParams(NodeParams):
+    """Parameters of ``unsharp_mask``, shared by ``smart_sharpen``."""
 
     radius: float = Field(1.0, gt=0, le=50, description="Gaussian sigma of the blur subtracted.")
     amount: float = Field(1.0, ge=0, le=10, description="Strength: detail is added amount times.")
 
 
 @register
-class UnsharpMask(Node):
+class UnsharpMask(Node[UnsharpMaskParams]):
     """Per-channel :func:`skimage.filters.unsharp_mask`, unclipped."""
 
     name = "unsharp_mask"
     category = "sharpen"
+    modifies_input = False
     description = "Unsharp masking: add back the difference between the image and its blur."
     channels: ClassVar[ChannelPolicy] = "per_channel"
-
-    Params = _UnsharpParams
 
     def process(self, image: np.ndarray) -> np.ndarray:
         return unsharp_mask(
@@ -49,34 +48,35 @@ class UnsharpMask(Node):
         )
 
 
+class SmartSharpenParams(UnsharpMaskParams):
+    threshold: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description=(
+            "Sharpen only where the Sobel gradient magnitude (skimage.filters.sobel; a unit "
+            "step scores 0.71) exceeds this; 0 sharpens everywhere."
+        ),
+    )
+    halo_radius: int = Field(
+        1,
+        ge=0,
+        le=10,
+        description=(
+            "Clamp the result to the input's min/max over a (2r+1)^2 neighbourhood; "
+            "0 disables halo control."
+        ),
+    )
+
+
 @register
-class SmartSharpen(Node):
+class SmartSharpen(Node[SmartSharpenParams]):
     """Edge-masked, halo-clamped unsharp masking of gray levels or Lab lightness."""
 
     name = "smart_sharpen"
     category = "sharpen"
     description = "Edge-aware unsharp masking with halo control, on lightness for colour images."
     channels: ClassVar[ChannelPolicy] = "any"
-
-    class Params(_UnsharpParams):
-        threshold: float = Field(
-            0.02,
-            ge=0,
-            le=1,
-            description=(
-                "Sharpen only where the Sobel gradient magnitude (skimage.filters.sobel; a unit "
-                "step scores 0.71) exceeds this; 0 sharpens everywhere."
-            ),
-        )
-        halo_radius: int = Field(
-            1,
-            ge=0,
-            le=10,
-            description=(
-                "Clamp the result to the input's min/max over a (2r+1)^2 neighbourhood; "
-                "0 disables halo control."
-            ),
-        )
 
     def process(self, image: np.ndarray) -> np.ndarray:
         """Sharpen HxW or HxWxC float32; a 2nd or 4th channel is alpha and is kept as is."""

@@ -39,7 +39,7 @@ class ClaheParams(NodeParams):
 
 
 @register
-class Clahe(Node):
+class Clahe(Node[ClaheParams]):
     """Contrast-limited adaptive histogram equalisation (skimage ``equalize_adapthist``).
 
     Raises local contrast tile by tile. Colour images are equalised on Lab lightness only.
@@ -49,7 +49,6 @@ class Clahe(Node):
     name = "clahe"
     category = "tone"
     description = "Contrast-limited adaptive histogram equalisation of lightness."
-    Params = ClaheParams
 
     def process(self, image: np.ndarray) -> np.ndarray:
         curve = partial(
@@ -63,7 +62,7 @@ class EqualizeHistogramParams(NodeParams):
 
 
 @register
-class EqualizeHistogram(Node):
+class EqualizeHistogram(Node[EqualizeHistogramParams]):
     """Global histogram equalisation (skimage ``equalize_hist``) of lightness.
 
     Maps each value to its cumulative frequency, which flattens the histogram.
@@ -72,7 +71,6 @@ class EqualizeHistogram(Node):
     name = "equalize_histogram"
     category = "tone"
     description = "Global histogram equalisation of lightness."
-    Params = EqualizeHistogramParams
 
     def process(self, image: np.ndarray) -> np.ndarray:
         return apply_to_lightness(image, partial(exposure.equalize_hist, nbins=self.params.nbins))
@@ -84,7 +82,7 @@ class GammaParams(NodeParams):
 
 
 @register
-class Gamma(Node):
+class Gamma(Node[GammaParams]):
     """Power-law tone curve ``gain * image ** gamma`` (skimage ``adjust_gamma``).
 
     Negative values (possible in noisy images) are clipped to 0 first, where the power is
@@ -94,7 +92,6 @@ class Gamma(Node):
     name = "gamma"
     category = "tone"
     description = "Power-law (gamma) tone curve: gain * image ** gamma."
-    Params = GammaParams
 
     def process(self, image: np.ndarray) -> np.ndarray:
         colour, alpha = split_alpha(image)
@@ -116,7 +113,7 @@ class AutoLevelsParams(NodeParams):
 
 
 @register
-class AutoLevels(Node):
+class AutoLevels(Node[AutoLevelsParams]):
     """Stretch contrast so the low/high percentiles become 0 and 1, clipping beyond them.
 
     The black and white points are taken over all colour channels together, so colour
@@ -127,7 +124,6 @@ class AutoLevels(Node):
     name = "auto_levels"
     category = "tone"
     description = "Map the low/high percentiles to black/white and stretch to [0, 1]."
-    Params = AutoLevelsParams
 
     def process(self, image: np.ndarray) -> np.ndarray:
         colour, alpha = split_alpha(image)
