@@ -1,0 +1,1 @@
+"""Integrations of pixelwise into other tools (ComfyUI: :mod:`pixelwise.integrations.comfyui`)."""
