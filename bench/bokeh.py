@@ -1,0 +1,161 @@
+"""Benchmarks of pixelwise bokeh: renderer throughput, Gated DeltaNet chunked vs naive, and
+BokehNet inference speed and peak memory at 720p and 1080p (CPU; CUDA when present).
+
+Run: ``.venv/bin/python bench/bokeh.py [--quick] [--device cpu|cuda] [--threads N]``. Prints
+tables; the last one holds the numbers to set against BokehFlow's claim (1.8 GB of GPU
+memory at 1080p, 23 FPS at 720p on a 4 GB-class GPU). CPU peak memory is the resident set
+size of a fresh subprocess per resolution (``ru_maxrss``); CUDA peak is
+``torch.cuda.max_memory_allocated``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+from pixelwise.apps.bokeh.network import BokehNetConfig
+from pixelwise.apps.bokeh.render import render_bokeh
+from pixelwise.models import build_model
+from pixelwise.models.gated_delta import gated_delta_chunked, gated_delta_recurrent
+
+SIZES = {"0.5 MP": (500, 1000), "2 MP": (1125, 1778)}
+VIDEO = {"720p": (720, 1280), "1080p": (1080, 1920)}
+
+
+def scene(height: int, width: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A textured image and a depth map from 1.2 m (bottom) to 12 m (top) with a near box."""
+    generator = torch.Generator().manual_seed(0)
+    image = torch.rand(1, 3, height, width, generator=generator)
+    rows = torch.linspace(12.0, 1.2, height).reshape(1, 1, height, 1)
+    depth = rows.expand(1, 1, height, width).clone()
+    depth[..., height // 3 : height // 2, width // 3 : width // 2] = 1.5
+    return image.to(device), depth.to(device)
+
+
+def timed(function, repeats: int = 1) -> float:  # type: ignore[no-untyped-def]
+    function()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        function()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / repeats
+
+
+def bench_renderer(device: torch.device, quick: bool) -> None:
+    print("\nRenderer (50 mm, focus 2 m, full frame, depth 1.2-12 m), megapixels/s")
+    print(f"{'size':>8} {'f-number':>9} {'seconds':>9} {'MP/s':>8}")
+    for name, (height, width) in SIZES.items():
+        image, depth = scene(height, width, device)
+        for f_number in (1.4, 2.8, 8.0) if not quick else (2.8,):
+            with torch.inference_mode():
+                seconds = timed(
+                    lambda image=image, depth=depth, n=f_number: render_bokeh(
+                        image, depth, f_number=n, focal_length_mm=50, focus_m=2.0
+                    )
+                )
+            print(f"{name:>8} {f_number:>9} {seconds:>9.2f} {height * width / 1e6 / seconds:>8.3f}")
+
+
+def bench_gdn(device: torch.device, quick: bool) -> None:
+    print("\nGated delta rule, B=1, 2 heads, d_k = d_v = 16, forward, tokens/s")
+    print(f"{'tokens':>7} {'chunked':>12} {'naive':>12} {'speed-up':>9} {'max |diff|':>11}")
+    for length in (1024, 4096, 16384) if not quick else (1024, 4096):
+        g = torch.Generator().manual_seed(0)
+        q = F.normalize(torch.randn(1, 2, length, 16, generator=g), dim=-1).to(device)
+        k = F.normalize(torch.randn(1, 2, length, 16, generator=g), dim=-1).to(device)
+        v = torch.randn(1, 2, length, 16, generator=g).to(device)
+        a = (-0.05 * torch.rand(1, 2, length, generator=g)).to(device)
+        b = torch.rand(1, 2, length, generator=g).to(device)
+        with torch.inference_mode():
+            fast = timed(lambda: gated_delta_chunked(q, k, v, a, b), repeats=3)  # noqa: B023
+            slow = timed(lambda: gated_delta_recurrent(q, k, v, a, b))  # noqa: B023
+            diff = (
+                (gated_delta_chunked(q, k, v, a, b)[0] - gated_delta_recurrent(q, k, v, a, b)[0])
+                .abs()
+                .max()
+            )
+        print(
+            f"{length:>7} {length / fast:>12,.0f} {length / slow:>12,.0f} "
+            f"{slow / fast:>8.1f}x {float(diff):>11.1e}"
+        )
+
+
+def model_run(resolution: str, device_name: str) -> dict[str, float]:
+    """Inference of the default BokehNet at one resolution (run in a fresh process)."""
+    device = torch.device(device_name)
+    height, width = VIDEO[resolution]
+    torch.manual_seed(0)
+    model = build_model(BokehNetConfig()).to(device).eval()
+    image, _ = scene(height, width, device)
+    camera = torch.tensor([[1.8, 50.0, 2.0, 36.0]], device=device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    with torch.inference_mode():
+        seconds = timed(lambda: model(image, camera))
+        states = model(image, camera)["states"]
+    peak = (
+        torch.cuda.max_memory_allocated() / 2**30
+        if device.type == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    )
+    return {
+        "seconds": seconds,
+        "fps": 1 / seconds,
+        "peak_gib": peak,
+        "state_kib": states.numel() * 4 / 1024,
+    }
+
+
+def bench_model(device: torch.device, quick: bool) -> None:
+    config = BokehNetConfig()
+    print(
+        f"\nBokehNet inference (default config: dim {config.dim}, {config.blocks} blocks, "
+        f"stride {config.stride}; untrained weights)"
+    )
+    print(f"{'device':>6} {'frame':>6} {'s/frame':>8} {'FPS':>7} {'peak GiB':>9} {'state KiB':>10}")
+    for resolution in VIDEO if not quick else ("720p",):
+        out = subprocess.run(
+            [sys.executable, __file__, "--model-run", resolution, "--device", device.type,
+             "--threads", str(torch.get_num_threads())],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        row = json.loads(out.stdout.strip().splitlines()[-1])
+        print(
+            f"{device.type:>6} {resolution:>6} {row['seconds']:>8.2f} {row['fps']:>7.2f} "
+            f"{row['peak_gib']:>9.2f} {row['state_kib']:>10.0f}"
+        )
+    print("BokehFlow's claim: 23 FPS at 720p and 1.8 GB at 1080p on a 4 GB-class GPU.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--model-run", choices=list(VIDEO))
+    parser.add_argument("--only", choices=["renderer", "gdn", "model"])
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.model_run:
+        print(json.dumps(model_run(args.model_run, args.device)))
+        return
+    device = torch.device(args.device)
+    print(f"device {device}, {args.threads} threads, load average {os.getloadavg()[0]:.1f}")
+    for name, bench in (("renderer", bench_renderer), ("gdn", bench_gdn), ("model", bench_model)):
+        if args.only in (None, name):
+            bench(device, args.quick)
+
+
+if __name__ == "__main__":
+    main()

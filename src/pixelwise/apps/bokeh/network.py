@@ -1,0 +1,167 @@
+"""BokehNet: depth from a 2-D Gated DeltaNet, depth of field from the thin-lens renderer.
+
+    image ─ ConvStem (GroupNorm) ─ ScanBlock2d × n ─ depth head ─ depth (softplus, ≤ max)
+                                                                   │
+                 camera (f-number, focal length, focus, sensor) ─ render_bokeh ─ render
+                                                                   │
+                               [image, render, |CoC|, 2/N] ─ residual refinement ─ output
+
+The network only predicts depth (camera independent) and a residual for what the renderer
+cannot model; the optics are the differentiable renderer of :mod:`pixelwise.apps.bokeh`.
+GroupNorm everywhere, so batch size 1 trains and evaluates like any other. For video, the
+final per-direction states of every block (one tensor ``(blocks, 4, B, heads, d_k, d_v)``)
+initialise the next frame after a decay (configured, or learned per block and direction).
+
+The CoC in pixels depends on the width of the whole frame, so BokehNet always sees whole
+frames (never sliding windows).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor, nn
+
+from pixelwise.apps.bokeh.lens import signed_coc_px
+from pixelwise.apps.bokeh.render import RenderSettings, render_bokeh
+from pixelwise.models.gated_delta import DIRECTIONS, ScanBlock2d
+from pixelwise.models.registry import register_model
+
+#: Columns of the per-sample camera tensor (B, 4).
+CAMERA_FIELDS = ("f_number", "focal_length_mm", "focus_m", "sensor_width_mm")
+
+
+class BokehNetConfig(BaseModel):
+    """Size of BokehNet and the renderer it trains through."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Literal["bokehnet"] = "bokehnet"
+    dim: int = Field(32, ge=8, le=512, description="token width of the backbone")
+    blocks: int = Field(2, ge=1, le=24)
+    heads: int = Field(2, ge=1, le=32)
+    head_dim: int = Field(16, ge=4, le=256)
+    stride: Literal[2, 4, 8, 16] = Field(4, description="stem downsampling; tokens = H·W/stride²")
+    min_depth_m: float = Field(0.1, gt=0, le=100)
+    max_depth_m: float = Field(50.0, gt=0, le=10_000, description="depth clamp (also the lens')")
+    refine_channels: int = Field(16, ge=0, le=256, description="0: no residual refinement")
+    temporal_decay: float | None = Field(
+        None, ge=0, le=1, description="state decay between video frames; null: learned"
+    )
+    render: RenderSettings = RenderSettings(layer_step_px=1.5, max_layers=48)
+
+    @property
+    def size_multiple(self) -> int:
+        return self.stride
+
+
+def _norm(channels: int) -> nn.GroupNorm:
+    """GroupNorm with the largest group count up to 8 that divides ``channels``."""
+    groups = max(g for g in range(1, 9) if channels % g == 0)
+    return nn.GroupNorm(groups, channels)
+
+
+class ConvStem(nn.Module):
+    """Strided 3x3 convolutions with GroupNorm and GELU down to ``stride``."""
+
+    def __init__(self, channels: int, stride: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width, current = max(8, channels // 2), 3
+        while stride > 1:
+            out = channels if stride == 2 else width
+            layers += [nn.Conv2d(current, out, 3, stride=2, padding=1), _norm(out), nn.GELU()]
+            current, stride = out, stride // 2
+        layers += [nn.Conv2d(current, channels, 3, padding=1), _norm(channels), nn.GELU()]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layers(x)
+
+
+@register_model(BokehNetConfig)
+class BokehNet(nn.Module):
+    """Predict depth, render depth of field, refine. See the module docstring."""
+
+    def __init__(self, config: BokehNetConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.stem = ConvStem(config.dim, config.stride)
+        self.blocks = nn.ModuleList(
+            ScanBlock2d(config.dim, config.heads, config.head_dim) for _ in range(config.blocks)
+        )
+        self.skip = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), _norm(16), nn.GELU())
+        self.depth_head = nn.Sequential(
+            nn.Conv2d(config.dim + 16, 32, 3, padding=1), _norm(32), nn.GELU(), nn.Conv2d(32, 1, 1)
+        )
+        self.temporal_logit = nn.Parameter(
+            torch.zeros(config.blocks, len(DIRECTIONS)), requires_grad=config.temporal_decay is None
+        )
+        self.refine: nn.Sequential | None = None
+        if config.refine_channels:
+            width = config.refine_channels
+            last = nn.Conv2d(width, 3, 3, padding=1)
+            nn.init.zeros_(last.weight)  # the output starts as the classical render
+            nn.init.zeros_(last.bias)  # type: ignore[arg-type]
+            self.refine = nn.Sequential(
+                nn.Conv2d(8, width, 3, padding=1), _norm(width), nn.GELU(),
+                nn.Conv2d(width, width, 3, padding=1), _norm(width), nn.GELU(),
+                last,
+            )  # fmt: skip
+
+    def carry(self, states: Tensor) -> Tensor:
+        """Decay the final states of one frame into the initial states of the next."""
+        decay = (
+            torch.sigmoid(self.temporal_logit)
+            if self.config.temporal_decay is None
+            else torch.full_like(self.temporal_logit, self.config.temporal_decay)
+        )
+        return states * decay.reshape(*decay.shape, 1, 1, 1, 1).to(states.dtype)
+
+    def predict_depth(self, image: Tensor, previous: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Depth (B, 1, H, W) in metres and the final states (blocks, 4, B, heads, d_k, d_v).
+
+        ``previous`` are the final states of the previous frame (decayed by :meth:`carry`).
+        """
+        height, width = image.shape[-2:]
+        stride = self.config.stride
+        if height % stride or width % stride:
+            raise ValueError(f"image size {height}x{width} must be a multiple of {stride}")
+        features = self.stem(image * 2 - 1)
+        initial = self.carry(previous) if previous is not None else None
+        finals = []
+        for index, block in enumerate(self.blocks):
+            features, final = block(features, None if initial is None else initial[index])
+            finals.append(final)
+        upsampled = F.interpolate(
+            features, size=(height, width), mode="bilinear", align_corners=False
+        )
+        raw = self.depth_head(torch.cat([upsampled, self.skip(image)], dim=1))
+        depth = (self.config.min_depth_m + F.softplus(raw + 1.0)).clamp(max=self.config.max_depth_m)
+        return depth, torch.stack(finals)
+
+    def forward(
+        self, image: Tensor, camera: Tensor, previous: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        """Render ``image`` (B, 3, H, W) sRGB in [0, 1] for ``camera`` (B, 4) (see
+        :data:`CAMERA_FIELDS`). Returns ``output``, ``render``, ``depth`` (B, ·, H, W) and
+        ``states``."""
+        depth, states = self.predict_depth(image, previous)
+        lens = {
+            "f_number": camera[:, 0],
+            "focal_length_mm": camera[:, 1],
+            "focus_m": camera[:, 2],
+            "sensor_width_mm": camera[:, 3],
+            "max_depth_m": self.config.max_depth_m,
+        }
+        render = render_bokeh(image, depth, settings=self.config.render, **lens)  # type: ignore[arg-type]
+        output = render
+        if self.refine is not None:
+            coc = signed_coc_px(depth, **lens).abs() / 16.0  # type: ignore[arg-type]
+            aperture = (2.0 / camera[:, 0]).reshape(-1, 1, 1, 1).expand_as(coc)
+            inputs = torch.cat([image, render, coc, aperture], dim=1)
+            output = render + self.refine(inputs * 2 - 1)
+        return {"output": output, "render": render, "depth": depth, "states": states}
