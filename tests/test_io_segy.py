@@ -11,7 +11,15 @@ import segyio
 
 from pixelwise.errors import ConfigError, InputError
 from pixelwise.io.registry import open_source
-from pixelwise.io.segy import SegySource, read_segy, write_segy, write_segy_like
+from pixelwise.io.segy import (
+    SegyNote,
+    SegySource,
+    header_values,
+    read_segy,
+    segy_writer,
+    write_segy,
+    write_segy_like,
+)
 
 N_SAMPLES, N_TRACES = 64, 23
 TRACE_BYTES = 240 + 4 * N_SAMPLES
@@ -278,3 +286,105 @@ def test_a_missing_count_in_the_binary_header_is_refused(
             read_segy(segy_file)
     else:  # trace headers without a count are common and harmless
         np.testing.assert_array_equal(read_segy(segy_file), data)
+
+
+SEGYIO_FORMATS = [1, 2, 3, 5, 6, 8, 9, 10, 11, 12, 16]
+
+
+def make_segyio_file(path: Path, data: np.ndarray, sample_format: int, endian: str) -> None:
+    """A file written by segyio itself, with bytes 233-240 of every trace header set."""
+    spec = segyio.spec()
+    spec.samples = np.arange(data.shape[0]) * 4.0
+    spec.format = sample_format
+    spec.tracecount = data.shape[1]
+    spec.endian = endian
+    with segyio.create(path, spec) as f:
+        f.text[0] = segyio.tools.create_text_header({1: "FORMAT TEST"})
+        for index in range(data.shape[1]):
+            f.header[index] = {
+                segyio.TraceField.INLINE_3D: 7,
+                segyio.TraceField.CROSSLINE_3D: 100 + index,
+                segyio.TraceField.UnassignedInt1: 1000 + index,
+                segyio.TraceField.UnassignedInt2: -5 - index,
+            }
+        f.trace = np.ascontiguousarray(data.T, dtype=f.dtype)
+
+
+@pytest.mark.parametrize("endian", ["big", "little"])
+@pytest.mark.parametrize("sample_format", SEGYIO_FORMATS)
+def test_every_segyio_format_and_byte_order_round_trips(
+    tmp_path: Path, sample_format: int, endian: str
+) -> None:
+    values = np.arange(5 * 4, dtype=np.float32).reshape(5, 4) * 3 + 1  # fits every format
+    source, out = tmp_path / "in.sgy", tmp_path / "out.sgy"
+    make_segyio_file(source, values, sample_format, endian)
+    np.testing.assert_array_equal(read_segy(source), values)
+    write_segy_like(source, values[::-1].copy(), out)
+    with segyio.open(out, ignore_geometry=True, endian=endian) as f:
+        assert f.bin[segyio.BinField.Format] == sample_format
+        np.testing.assert_array_equal(f.trace.raw[:].T, values[::-1])
+    raw_in, raw_out = source.read_bytes(), out.read_bytes()
+    assert len(raw_in) == len(raw_out)
+    assert headers(out, 4, n_ext=0) == headers(source, 4, n_ext=0)  # bytes 233-240 included
+
+
+def test_ibm_encoding_matches_segyio_decoding(tmp_path: Path) -> None:
+    values = np.random.default_rng(0).standard_normal((30, 6)).astype(np.float32) * 1e3
+    values[0, 0] = 0.0
+    source, out = tmp_path / "ibm.sgy", tmp_path / "out.sgy"
+    make_segyio_file(source, np.zeros_like(values), 1, "big")
+    write_segy_like(source, values, out)
+    np.testing.assert_allclose(read_segy(out), values, rtol=1e-6)
+
+
+@pytest.mark.parametrize("sample_format", [7, 15, 4])
+def test_24_bit_and_fixed_point_formats_are_named_as_unsupported(
+    segy_file: Path, sample_format: int
+) -> None:
+    raw = bytearray(segy_file.read_bytes())
+    raw[3224:3226] = sample_format.to_bytes(2, "big")
+    # keep the file size consistent with the new sample width
+    width = {4: 4, 7: 3, 15: 3}[sample_format]
+    trace = 240 + N_SAMPLES * width
+    segy_file.write_bytes(bytes(raw[: 3600 + N_TRACES * trace]))
+    with pytest.raises(InputError, match=rf"unsupported sample format {sample_format}"):
+        read_segy(segy_file)
+
+
+def test_unsigned_template_falls_back_to_float_with_a_note(tmp_path: Path) -> None:
+    source, out = tmp_path / "u16.sgy", tmp_path / "out.sgy"
+    make_segyio_file(source, np.full((8, 3), 100, np.float32), 11, "little")
+    denoised = np.linspace(-3.5, 2.25, 24, dtype=np.float32).reshape(8, 3)
+    with pytest.warns(SegyNote, match="format 5"):
+        write_segy_like(source, denoised, out)
+    with segyio.open(out, ignore_geometry=True, endian="little") as f:
+        assert f.bin[segyio.BinField.Format] == 5
+    np.testing.assert_array_equal(read_segy(out), denoised)
+    assert headers(out, 3, n_ext=0)[1] == headers(source, 3, n_ext=0)[1]
+    with pytest.raises(InputError, match="uint16"):
+        write_segy_like(source, denoised, tmp_path / "kept.sgy", sample_format=11)
+
+
+def test_streaming_writer_takes_traces_in_any_order_and_needs_all(
+    tmp_path: Path, segy_file: Path, data: np.ndarray
+) -> None:
+    order = np.random.default_rng(4).permutation(N_TRACES)
+    out = tmp_path / "out.sgy"
+    with segy_writer(segy_file, out) as writer:
+        for chunk in np.array_split(order, 5):
+            writer.write(chunk, data[:, chunk] * 2)
+    np.testing.assert_array_equal(read_segy(out), data * 2)
+    incomplete = tmp_path / "incomplete.sgy"
+    with pytest.raises(InputError, match="never written"), segy_writer(segy_file, incomplete) as w:
+        w.write(order[:3], data[:, order[:3]])
+    assert not incomplete.exists()
+
+
+def test_header_values_read_any_field(tmp_path: Path, data: np.ndarray) -> None:
+    template = tmp_path / "template.sgy"
+    make_template(template, data)
+    assert header_values(template, segyio.TraceField.CROSSLINE_3D).tolist() == list(
+        range(500, 500 + N_TRACES)
+    )
+    with pytest.raises(ConfigError, match="byte 190"):
+        header_values(template, 190)

@@ -122,39 +122,69 @@ def random_pixel_mask(
     return corrupted, mask
 
 
+def hide_traces(
+    x: torch.Tensor, hidden: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Replace the columns ``hidden`` (bool ``(N, W)``) of ``x`` by uninformative values.
+
+    Hidden columns get Gaussian values with the mean and std (per image and channel) of the
+    image's *other* columns, so neither their content nor their level leaks. Used for the
+    blind traces of :func:`tracewise_mask` and, in training and inference, for traces known
+    to be bad (dead or flagged as noisy). An image whose every column is hidden is returned
+    with zeros there.
+    """
+    _check_batch(x)
+    n_images, _, height, width = x.shape
+    if hidden.shape != (n_images, width) or hidden.dtype != torch.bool:
+        raise ValueError(f"hidden must be a bool ({n_images}, {width}) tensor")
+    columns = hidden[:, None, None, :].expand_as(x)
+    n_kept = (height * (~hidden).sum(dim=1)).clamp(min=1).view(-1, 1, 1, 1).to(x.dtype)
+    kept = torch.where(columns, torch.zeros_like(x), x)
+    mean = kept.sum(dim=(2, 3), keepdim=True) / n_kept
+    deviation = torch.where(columns, torch.zeros_like(x), x - mean)
+    std = (deviation.square().sum(dim=(2, 3), keepdim=True) / n_kept).sqrt()
+    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return torch.where(columns, mean + std * noise, x)
+
+
 def tracewise_mask(
-    x: torch.Tensor, trace_fraction: float = 0.05, generator: torch.Generator | None = None
+    x: torch.Tensor,
+    trace_fraction: float = 0.05,
+    generator: torch.Generator | None = None,
+    *,
+    bad: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Structured blind spot: hide a random ``trace_fraction`` of whole columns (traces).
 
     Noise that hits whole traces is correlated along the trace, so a single-pixel blind spot
     lets the network read it from the pixels above and below. Here ``round(trace_fraction *
     W)`` columns per image (at least 1, at most ``W - 1``) are replaced entirely by Gaussian
-    values with the mean and std of the image's *other* columns (per channel). Random values
-    carry no information about any sample of the hidden trace, so the network cannot learn an
-    identity for any part of it (copying a neighbouring column would also hide the trace, but
-    would feed the network a plausible trace to copy from); the statistics exclude the hidden
-    columns so that even the level of the replacement does not depend on them.
+    values with the mean and std of the image's *other* columns (per channel, see
+    :func:`hide_traces`). Random values carry no information about any sample of the hidden
+    trace, so the network cannot learn an identity for any part of it (copying a
+    neighbouring column would also hide the trace, but would feed the network a plausible
+    trace to copy from); the statistics exclude the hidden columns so that even the level of
+    the replacement does not depend on them.
+
+    ``bad`` (bool ``(N, W)``, optional) marks traces known to be dead or noise: they are
+    hidden too, never count in the statistics, and are never in the returned mask (there is
+    nothing to learn from them).
 
     Returns:
         ``(corrupted, mask)``: a corrupted copy of ``x`` and a bool tensor shaped like ``x``,
-        True on every sample of the hidden columns.
+        True on every sample of the hidden (and not bad) columns.
     """
     _check_batch(x)
     if not 0 < trace_fraction < 1:
         raise ConfigError(f"trace_fraction must be in (0, 1), got {trace_fraction}")
-    n_images, _, height, width = x.shape
+    n_images, width = x.shape[0], x.shape[3]
     if width < 2:
         raise ValueError(f"cannot hide traces of a batch with {width} trace: no trace is left")
     n_hidden = min(max(1, round(trace_fraction * width)), width - 1)
     keys = torch.rand((n_images, width), generator=generator, device=x.device)
     hidden = torch.zeros((n_images, width), dtype=torch.bool, device=x.device)
     hidden.scatter_(1, keys.argsort(dim=1)[:, :n_hidden], True)
-    mask = hidden[:, None, None, :].expand_as(x).clone()
-    kept = torch.where(mask, torch.zeros_like(x), x)
-    n_kept = height * (width - n_hidden)
-    mean = kept.sum(dim=(2, 3), keepdim=True) / n_kept
-    deviation = torch.where(mask, torch.zeros_like(x), x - mean)
-    std = (deviation.square().sum(dim=(2, 3), keepdim=True) / n_kept).sqrt()
-    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    return torch.where(mask, mean + std * noise, x), mask
+    if bad is not None:
+        hidden = hidden & ~bad
+    corrupted = hide_traces(x, hidden if bad is None else hidden | bad, generator)
+    return corrupted, hidden[:, None, None, :].expand_as(x).clone()

@@ -9,6 +9,12 @@ network learns the signal. Two masking strategies:
   coherent along a trace (bad geophones, swell noise bursts). Hiding single pixels would let
   the network copy a trace's noise from its vertical neighbours; hiding the whole trace
   does not.
+* ``mixed``: both at once, so one network learns to denoise every trace from its own
+  samples and to rebuild a whole trace from its neighbours (the trace interpolation a
+  denoiser needs for traces flagged as noise).
+
+Traces known to be bad (dead, or flagged as noise) can be given as a ``valid`` mask field:
+they are hidden from the network's input and never enter the loss.
 
 The loss and the validation RMSE are computed over the masked positions only. The seismic
 app, the studio's ``noise2void`` node and the CAREamics benchmark all train through
@@ -22,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
@@ -43,9 +50,10 @@ from pixelwise.engine import (
     TrainerConfig,
     make_loader,
 )
+from pixelwise.errors import ConfigError
 from pixelwise.io.sources import ArraySource
 from pixelwise.losses import masked_mse
-from pixelwise.masking import random_pixel_mask, tracewise_mask
+from pixelwise.masking import hide_traces, random_pixel_mask, tracewise_mask
 from pixelwise.methods.common import NORMALIZATION_KEY, learned_state, seeded_model
 from pixelwise.metrics import masked_rmse
 
@@ -55,7 +63,7 @@ class MaskingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    strategy: Literal["random", "tracewise"] = "random"
+    strategy: Literal["random", "tracewise", "mixed"] = "random"
     active_fraction: float = Field(
         0.002, gt=0, le=0.25, description="random: share of pixels masked per patch"
     )
@@ -66,28 +74,48 @@ class MaskingConfig(BaseModel):
 
 
 class Noise2VoidTask:
-    """Engine task: batches are ``{"image": (N, C, H, W)}`` noisy patches, no clean targets."""
+    """Engine task: batches are ``{"image": (N, C, H, W)}`` noisy patches, no clean targets.
+
+    An optional ``"valid"`` entry (bool ``(N, H, W)``, False on every sample of a bad trace)
+    hides bad traces from the input and keeps them out of the loss.
+    """
 
     def __init__(self, model: nn.Module, masking: MaskingConfig) -> None:
         self.model = model
         self.masking = masking
 
-    def corrupt(self, batch: Tensor) -> tuple[Tensor, Tensor]:
-        """Return (corrupted batch, boolean mask of the blinded positions)."""
-        if self.masking.strategy == "tracewise":
-            return tracewise_mask(batch, trace_fraction=self.masking.trace_fraction)
-        return random_pixel_mask(
-            batch, active_fraction=self.masking.active_fraction, radius=self.masking.radius
+    def corrupt(self, batch: Tensor, bad: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Return (corrupted batch, boolean mask of the blinded positions).
+
+        ``bad`` (bool ``(N, W)``) marks traces hidden from the input and kept out of the mask.
+        """
+        masking = self.masking
+        if masking.strategy in ("tracewise", "mixed"):
+            corrupted, mask = tracewise_mask(batch, trace_fraction=masking.trace_fraction, bad=bad)
+            if masking.strategy == "tracewise":
+                return corrupted, mask
+        else:
+            corrupted = batch if bad is None else hide_traces(batch, bad)
+            mask = torch.zeros_like(batch, dtype=torch.bool)
+        corrupted, pixels = random_pixel_mask(
+            corrupted, active_fraction=masking.active_fraction, radius=masking.radius
         )
+        if bad is not None:
+            pixels &= ~bad[:, None, None, :]
+        return corrupted, mask | pixels
+
+    def _corrupt_batch(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        image = batch["image"]
+        bad = ~batch["valid"].all(dim=1) if "valid" in batch else None
+        corrupted, mask = self.corrupt(image, bad)
+        return image, corrupted, mask
 
     def training_step(self, batch: Mapping[str, Tensor]) -> Tensor:
-        image = batch["image"]
-        corrupted, mask = self.corrupt(image)
+        image, corrupted, mask = self._corrupt_batch(batch)
         return masked_mse(self.model(corrupted), image, mask)
 
     def validation_step(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        image = batch["image"]
-        corrupted, mask = self.corrupt(image)
+        image, corrupted, mask = self._corrupt_batch(batch)
         prediction = self.model(corrupted).float()
         return {
             "loss": masked_mse(prediction, image, mask),
@@ -112,6 +140,8 @@ def fit_noise2void(
     masking: MaskingConfig,
     trainer: TrainerConfig,
     validation: Sequence[ArraySource] = (),
+    valid: Sequence[ArraySource] | None = None,
+    validation_valid: Sequence[ArraySource] | None = None,
     layout: Layout | None = None,
     augmentation: Augmentation | None = None,
     normalization: Normalization | None = None,
@@ -120,6 +150,7 @@ def fit_noise2void(
     app: str = "noise2void",
     app_config: Mapping[str, Any] | None = None,
     resume: Checkpoint | None = None,
+    extra_state: Mapping[str, Any] | None = None,
 ) -> Noise2VoidRun:
     """Train a blind-spot denoiser on noisy ``train`` sources; the one Noise2Void recipe.
 
@@ -130,7 +161,10 @@ def fit_noise2void(
     sources, or other patches of the training sources (seed + 1) when there are none, and is
     skipped when ``data.validation_patches`` is 0. Patches are ``data.patch_size`` square,
     read lazily from the sources (``layout`` ``"hw"`` by default), with ``augmentation``
-    (default: flips of both axes, no rotation).
+    (default: flips of both axes, no rotation). ``valid`` (one bool-valued source per training
+    source, shaped like it; ``validation_valid`` likewise for ``validation``) marks the good
+    samples: traces that are False are hidden from the network and kept out of the loss.
+    ``extra_state`` is stored in the checkpoints' ``learned_state`` beside the statistics.
     """
     seed = trainer.seed
     network = seeded_model(model, seed)
@@ -141,9 +175,20 @@ def fit_noise2void(
         normalization = estimate_normalization(train, layout, seed=seed)
     augmentation = augmentation if augmentation is not None else Augmentation(flips="hw")
 
-    def dataset(sources: Sequence[ArraySource], count: int, offset: int) -> PatchDataset:
+    if validation and (valid is None) != (validation_valid is None):
+        raise ConfigError("give valid masks for both the training and the validation sources")
+
+    def dataset(
+        sources: Sequence[ArraySource],
+        masks: Sequence[ArraySource] | None,
+        count: int,
+        offset: int,
+    ) -> PatchDataset:
+        fields = [DataField("image", sources, FieldKind.IMAGE, layout)]
+        if masks is not None:
+            fields.append(DataField("valid", masks, FieldKind.MASK, layout))
         return PatchDataset(
-            [DataField("image", sources, FieldKind.IMAGE, layout)],
+            fields,
             data.patch_size,
             count,
             seed=seed + offset,
@@ -151,10 +196,15 @@ def fit_noise2void(
             normalization={"image": normalization},
         )
 
-    train_set = dataset(train, data.patches_per_epoch, 0)
+    train_set = dataset(train, valid, data.patches_per_epoch, 0)
     validation_loader = (
         make_loader(
-            dataset(validation or train, data.validation_patches, 1),
+            dataset(
+                validation or train,
+                validation_valid if validation else valid,
+                data.validation_patches,
+                1,
+            ),
             data.batch_size,
             num_workers=data.num_workers,
         )
@@ -168,7 +218,7 @@ def fit_noise2void(
         checkpoint_dir=checkpoint_dir,
         app=app,
         app_config=app_config,
-        learned_state=learned_state(normalization),
+        learned_state={**learned_state(normalization), **(extra_state or {})},
         resume=resume,
     )
     return Noise2VoidRun(network, normalization, result)
