@@ -378,6 +378,16 @@ def test_bad_files_stop_the_run_or_are_recorded_with_keep_going(tmp_path, capsys
 # --- signals ------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def sigint_not_ignored():
+    """Tests run as a background job inherit SIGINT ignored, which the run rightly keeps
+    ignored; give this test the interactive default so that the signal arrives."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("sigint_not_ignored")
 @pytest.mark.parametrize(("signal_name", "status"), [("SIGTERM", 143), ("SIGINT", 130)])
 def test_a_signal_mid_run_is_recorded_as_an_interruption(tmp_path, capsys, signal_name, status):
     pipeline = _pipeline(

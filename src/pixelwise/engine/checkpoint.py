@@ -7,6 +7,8 @@ learned state that is not a weight (normalisation statistics, say) beside that c
 than inside it, the weights, the state of task-owned modules, optimiser/scheduler/scaler
 state, the epoch and step, metrics, the precision in force and the versions that wrote it.
 Files are written atomically: a crash never leaves a truncated checkpoint under the final name.
+A SHA-256 checksum of the contents is stored with them, so a damaged file (a flipped bit in
+a weight) is refused rather than loaded with different numbers.
 
 The engine never imports the models package: rebuilding a network from ``model_config`` is
 :func:`pixelwise.models.restore_model`'s job.
@@ -14,6 +16,7 @@ The engine never imports the models package: rebuilding a network from ``model_c
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 from dataclasses import dataclass, field
@@ -35,6 +38,28 @@ _JSON_FIELDS: dict[str, tuple[type, str]] = {
     "learned_state": (dict, "{}"),
     "history": (list, "[]"),
 }
+
+
+#: Every field of a checkpoint file; ``checksum`` (SHA-256 of the others) is absent from files
+#: written before it existed, which load unverified.
+_KEYS = frozenset(
+    {
+        "format",
+        "app",
+        *_JSON_FIELDS,
+        "state_dict",
+        "task_state",
+        "epoch",
+        "step",
+        "metrics",
+        "precision",
+        "optimizer_state",
+        "scheduler_state",
+        "scaler_state",
+        "versions",
+        "checksum",
+    }
+)
 
 
 @dataclass
@@ -82,10 +107,37 @@ def save_checkpoint(path: str | Path, checkpoint: Checkpoint) -> Path:
         "scaler_state": checkpoint.scaler_state,
         "versions": {"pixelwise": pixelwise.__version__, "torch": str(torch.__version__)},
     }
+    payload["checksum"] = _checksum(payload)
     path = Path(path)
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
     return path
+
+
+def _digest(value: Any, hasher: Any) -> None:
+    """Feed ``value`` (tensors, containers, numbers, strings) into ``hasher``, exactly."""
+    if isinstance(value, torch.Tensor):
+        flat = value.detach().cpu().contiguous().reshape(-1)
+        hasher.update(f"tensor {value.dtype} {tuple(value.shape)}:".encode())
+        hasher.update(flat.view(torch.uint8).numpy())
+    elif isinstance(value, dict):
+        hasher.update(f"dict {len(value)}:".encode())
+        for key in sorted(value, key=repr):
+            _digest(key, hasher)
+            _digest(value[key], hasher)
+    elif isinstance(value, (list, tuple)):
+        hasher.update(f"list {len(value)}:".encode())
+        for item in value:
+            _digest(item, hasher)
+    else:
+        hasher.update(f"{type(value).__name__} {value!r};".encode())
+
+
+def _checksum(payload: dict[str, Any]) -> str:
+    """SHA-256 of everything in ``payload`` but the checksum itself."""
+    hasher = hashlib.sha256()
+    _digest({key: value for key, value in payload.items() if key != "checksum"}, hasher)
+    return hasher.hexdigest()
 
 
 def _read_payload(path: Path) -> dict[str, Any]:
@@ -133,6 +185,13 @@ def _decoded(path: Path, payload: dict[str, Any]) -> dict[str, Any]:
         isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in state.items()
     ):
         problems.append("'state_dict' must map names to tensors")
+    elif broken := [
+        key
+        for key, value in state.items()
+        if value.is_floating_point() and not bool(torch.isfinite(value).all())
+    ]:
+        listed = ", ".join(broken[:3]) + (f" and {len(broken) - 3} more" if len(broken) > 3 else "")
+        problems.append(f"weights contain NaN or Inf values ({listed})")
     for key in ("epoch", "step"):
         if not isinstance(payload.get(key, 0), int) or payload.get(key, 0) < 0:
             problems.append(f"'{key}' must be a non-negative integer")
@@ -141,6 +200,10 @@ def _decoded(path: Path, payload: dict[str, Any]) -> dict[str, Any]:
         isinstance(value, (int, float)) for value in metrics.values()
     ):
         problems.append("'metrics' must map names to numbers")
+    if unknown := sorted(str(key) for key in payload if key not in _KEYS):
+        problems.append(f"unknown fields {', '.join(unknown)}")
+    if not problems and "checksum" in payload and payload["checksum"] != _checksum(payload):
+        problems.append("its contents do not match the checksum written with them")
     if problems:
         raise CheckpointError(f"{path}: damaged checkpoint: " + "; ".join(problems))
     return fields
@@ -150,8 +213,8 @@ def load_checkpoint(path: str | Path, app: str | None = None) -> Checkpoint:
     """Read a checkpoint with ``weights_only=True``; check it belongs to ``app`` if given.
 
     Raises :class:`CheckpointError` naming the file when it is missing, truncated or corrupt,
-    not a pixelwise checkpoint, has missing or mistyped fields, or was written by another
-    application.
+    not a pixelwise checkpoint, has missing, unknown or mistyped fields or non-finite weights,
+    does not match its checksum, or was written by another application.
     """
     path = Path(path)
     payload = _read_payload(path)

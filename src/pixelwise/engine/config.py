@@ -7,9 +7,10 @@ defaults, so short YAML files stay short.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pixelwise.engine.precision import Precision
 
@@ -123,6 +124,14 @@ class TrainerConfig(_Frozen):
             if data.get("max_steps") is not None and "epochs" not in data:
                 data["epochs"] = None
         return data
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        """Refuse a device name at once, with the file and line (availability is checked later)."""
+        if not re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", value):
+            raise ValueError(f"unknown device '{value}'; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+        return value
 
     @model_validator(mode="after")
     def _has_a_budget(self) -> TrainerConfig:

@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from torch import nn
 
+from pixelwise.config import describe_validation_error
 from pixelwise.data import Normalization
 from pixelwise.engine import (
     Checkpoint,
@@ -63,9 +64,9 @@ def load_trained(path: str | Path, app: str) -> TrainedModel:
     stored = checkpoint.learned_state.get(NORMALIZATION_KEY)
     try:
         normalization = Normalization.model_validate(stored) if stored is not None else None
-    except ValueError as error:
-        first = str(error).splitlines()[-1].strip()
-        raise CheckpointError(f"{path}: stored normalization is invalid ({first})") from None
+    except ValidationError as error:
+        problems = describe_validation_error(error)
+        raise CheckpointError(f"{path}: stored normalization is invalid: {problems}") from None
     return TrainedModel(model, checkpoint, normalization)
 
 

@@ -330,7 +330,7 @@ def build_graph(
 ) -> tuple[PipelineSpec, Graph]:
     """Validate parsed pipeline ``data`` (from ``source``) and return its spec and graph.
 
-    ``lines`` (from :func:`~pixelwise.pipeline.schema.line_numbers`) puts the file's line
+    ``lines`` (from :func:`~pixelwise.config.line_numbers`) puts the file's line
     numbers in the messages. Raises :class:`PipelineConfigError` listing every problem found.
     """
     lines = lines or {}

@@ -11,8 +11,8 @@ A pipeline file looks like::
       - node: unsharp_mask       # takes the image of the closest previous image step
     outputs: [denoise, unsharp_mask.image]   # optional, default: the last step's outputs
 
-Files are parsed with ``yaml.safe_load`` (JSON is valid YAML), so tags that would build
-Python objects are rejected rather than executed.
+Files are parsed with :func:`pixelwise.config.parse_yaml` (JSON is valid YAML; a safe loader),
+so tags that would build Python objects are rejected rather than executed.
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from pixelwise.config import Location, validation_problems
+from pixelwise.config import Lines, Location, line_prefix, parse_yaml, validation_problems
 from pixelwise.errors import ConfigError
 
 PIPELINE_INPUT = "input"
@@ -80,42 +79,6 @@ class PipelineSpec(BaseModel):
     )
 
 
-Lines = dict[Location, int]
-"""The 1-based line in the pipeline file of each location that YAML gave a position."""
-
-
-def line_numbers(text: str) -> Lines:
-    """The line of every mapping value and list item in valid YAML ``text``, by location."""
-    lines: Lines = {}
-    seen: set[int] = set()  # aliases can make the node graph cyclic
-
-    def visit(node: yaml.Node, location: Location, line: int) -> None:
-        lines.setdefault(location, line)
-        if id(node) in seen:
-            return
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if isinstance(key, yaml.ScalarNode):
-                    visit(value, (*location, key.value), key.start_mark.line + 1)
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                visit(item, (*location, index), item.start_mark.line + 1)
-
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
-    if root is not None:
-        visit(root, (), root.start_mark.line + 1)
-    return lines
-
-
-def line_prefix(lines: Lines, location: Location) -> str:
-    """``"line N: "`` for the closest enclosing ``location`` with a known line, else ``""``."""
-    for end in range(len(location), -1, -1):
-        if location[:end] in lines:
-            return f"line {lines[location[:end]]}: "
-    return ""
-
-
 def _location(loc: Location) -> str:
     """``('steps', 2, 'params')`` -> ``"step 3: params"``; other locations joined with dots."""
     if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
@@ -131,21 +94,6 @@ def pipeline_problems(error: ValidationError, lines: Lines) -> list[str]:
     )
 
 
-def parse_pipeline_text(text: str, source: str | Path) -> tuple[Any, Lines]:
-    """Parse YAML or JSON ``text`` with ``yaml.safe_load``; return the data and its lines.
-
-    Syntax errors become a ConfigError with the line and column.
-    """
-    try:
-        return yaml.safe_load(text), line_numbers(text)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(f"{source}: invalid YAML: {where}{error.problem}") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{source}: invalid YAML: {error}") from None
-
-
 def read_pipeline_file(path: str | Path) -> tuple[Any, bytes, Lines]:
     """Read and parse the pipeline file at ``path``; return the data, raw bytes and lines."""
     path = Path(path)
@@ -159,5 +107,5 @@ def read_pipeline_file(path: str | Path) -> tuple[Any, bytes, Lines]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: pipeline file is not UTF-8 text") from None
-    data, lines = parse_pipeline_text(text, path)
+    data, lines = parse_yaml(text, path)
     return data, raw, lines
