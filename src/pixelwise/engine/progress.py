@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 
 class ProgressReporter(Protocol):
@@ -38,7 +45,7 @@ class RichProgress:
             transient=True,
             disable=not enabled,
         )
-        self._tasks: dict[str, int] = {}
+        self._tasks: dict[str, TaskID] = {}
 
     def start(self, phase: str, total: int | None, description: str) -> None:
         if not self._tasks:

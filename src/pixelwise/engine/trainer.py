@@ -120,8 +120,10 @@ def move_to_device(batch: Any, device: torch.device) -> Any:
         return batch.to(device, non_blocking=True)
     if isinstance(batch, Mapping):
         return {key: move_to_device(value, device) for key, value in batch.items()}
-    if isinstance(batch, Sequence) and not isinstance(batch, str):
-        return type(batch)(move_to_device(value, device) for value in batch)
+    if isinstance(batch, tuple):
+        return tuple(move_to_device(value, device) for value in batch)
+    if isinstance(batch, list):
+        return [move_to_device(value, device) for value in batch]
     return batch
 
 
@@ -188,7 +190,10 @@ def _batches(
 
 
 def _no_sync(model: nn.Module) -> contextlib.AbstractContextManager[None]:
-    return model.no_sync() if hasattr(model, "no_sync") else contextlib.nullcontext()
+    """DDP's ``no_sync()`` (skip the gradient all-reduce), or nothing for a plain module."""
+    if isinstance(model, nn.parallel.DistributedDataParallel):
+        return model.no_sync()
+    return contextlib.nullcontext()
 
 
 def _loss_terms(output: Tensor | Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
@@ -311,8 +316,9 @@ class Trainer:
                     getattr(train_loader, "dataset", None),
                     getattr(train_loader, "sampler", None),
                 ):
-                    if hasattr(source, "set_epoch"):
-                        source.set_epoch(epoch)
+                    set_epoch = getattr(source, "set_epoch", None)
+                    if callable(set_epoch):
+                        set_epoch(epoch)
                 started = time.perf_counter()
                 with _training_model(task, train_model):
                     losses, steps = self._train_epoch(
@@ -339,7 +345,8 @@ class Trainer:
                 if directory is not None:
                     value = record.get(config.monitor)
                     improved = isinstance(value, (int, float)) and sign * value < best
-                    best = sign * value if improved else best
+                    if isinstance(value, (int, float)) and improved:
+                        best = sign * float(value)
                     metrics = {
                         **_scalars(record),
                         f"best_{config.monitor}": sign * best,

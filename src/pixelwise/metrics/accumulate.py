@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 import torch.distributed as dist
@@ -52,7 +52,8 @@ class Sum(NamedTuple):
     """
 
     total: Tensor | float
-    count: Tensor | float
+    # The field shadows tuple.count, which mypy reports; the name is the engine's interface.
+    count: Tensor | float  # type: ignore[assignment]
 
 
 class Metric(abc.ABC):
@@ -127,8 +128,8 @@ class Metric(abc.ABC):
         return torch.cat(self._chunks[name]) if name in self._chunks else self._tensors[name]
 
     @abc.abstractmethod
-    def update(self, *args: Tensor) -> None:
-        """Fold one batch into the states."""
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        """Fold one batch into the states (each subclass defines its own arguments)."""
 
     @abc.abstractmethod
     def compute(self) -> Tensor:

@@ -79,11 +79,16 @@ def parse_model_config(data: Mapping[str, Any] | BaseModel) -> BaseModel:
         raise ConfigError(f"model '{name}': {describe_validation_error(error)}") from None
 
 
+def _name(config: BaseModel) -> str:
+    """The registry key of a parsed config (every registered config has a ``name``)."""
+    return str(getattr(config, "name", DEFAULT_ARCHITECTURE))
+
+
 def count_parameters(config: Mapping[str, Any] | BaseModel) -> int:
     """Parameters of the network ``config`` describes, counted without allocating it."""
     parsed = parse_model_config(config)
     with torch.device("meta"):
-        model = _REGISTRY[parsed.name][1](parsed)
+        model = _REGISTRY[_name(parsed)][1](parsed)
     return sum(parameter.numel() for parameter in model.parameters())
 
 
@@ -99,11 +104,11 @@ def build_model(
     parameters = count_parameters(parsed)
     if parameters > max_parameters:
         raise ConfigError(
-            f"model '{parsed.name}' would have {parameters:,} parameters "
+            f"model '{_name(parsed)}' would have {parameters:,} parameters "
             f"({parameters * 4 / 2**30:,.1f} GiB in float32), more than the limit of "
             f"{max_parameters:,}; check its size fields"
         )
-    return _REGISTRY[parsed.name][1](parsed)
+    return _REGISTRY[_name(parsed)][1](parsed)
 
 
 def restore_model(checkpoint: Checkpoint) -> nn.Module:

@@ -92,6 +92,8 @@ def _shift_mask(height: int, width: int, size: int, shift: int, device: torch.de
 class WindowAttention(nn.Module):
     """Multi-head self-attention in (optionally shifted) windows, with relative position bias."""
 
+    bias_index: Tensor
+
     def __init__(self, dim: int, head_dim: int, window_size: int) -> None:
         super().__init__()
         self.heads = dim // head_dim

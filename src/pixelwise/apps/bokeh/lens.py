@@ -128,6 +128,35 @@ def inverse_depth_offset(
     return 1.0 / focus - 1.0 / depth
 
 
+def coc_terms(
+    depth_m: Tensor,
+    *,
+    f_number: Scalar,
+    focal_length_mm: Scalar,
+    focus_m: Scalar,
+    sensor_width_mm: Scalar = FULL_FRAME_WIDTH_MM,
+    max_depth_m: float = MAX_DEPTH_M,
+) -> tuple[Tensor, Tensor]:
+    """The two factors of the signed CoC: ``(A, u)`` with CoC = ``A * u`` in pixels.
+
+    ``A`` (N, 1, 1, 1) in px·m depends on the camera only; ``u = 1/S − 1/D`` (N, 1, H, W) in
+    1/m on the depth only. The renderer slices the scene in ``u``, so it needs them apart.
+    """
+    scale = coc_scale(
+        depth_m.shape[-1],
+        f_number=f_number,
+        focal_length_mm=focal_length_mm,
+        focus_m=focus_m,
+        sensor_width_mm=sensor_width_mm,
+        max_depth_m=max_depth_m,
+        like=depth_m,
+    )
+    offset = inverse_depth_offset(
+        depth_m, focal_length_mm=focal_length_mm, focus_m=focus_m, max_depth_m=max_depth_m
+    )
+    return scale, offset
+
+
 def signed_coc_px(
     depth_m: Tensor,
     *,
@@ -150,17 +179,13 @@ def signed_coc_px(
     >>> [round(v, 5) for v in coc.flatten().tolist()]
     [0.0, 0.02671, -0.05342]
     """
-    scale = coc_scale(
-        depth_m.shape[-1],
+    scale, offset = coc_terms(
+        depth_m,
         f_number=f_number,
         focal_length_mm=focal_length_mm,
         focus_m=focus_m,
         sensor_width_mm=sensor_width_mm,
         max_depth_m=max_depth_m,
-        like=depth_m,
-    )
-    offset = inverse_depth_offset(
-        depth_m, focal_length_mm=focal_length_mm, focus_m=focus_m, max_depth_m=max_depth_m
     )
     return scale * offset
 

@@ -37,8 +37,7 @@ from pixelwise.apps.bokeh.lens import (
     FULL_FRAME_WIDTH_MM,
     MAX_DEPTH_M,
     Scalar,
-    coc_scale,
-    inverse_depth_offset,
+    coc_terms,
 )
 from pixelwise.engine.progress import ProgressReporter
 from pixelwise.errors import InputError
@@ -313,17 +312,13 @@ def render_bokeh(
     """
     settings = settings or RenderSettings()
     check_render_inputs(image, depth_m)
-    scale = coc_scale(
-        image.shape[-1],
+    scale, offset = coc_terms(  # image and depth have the same width (checked above)
+        depth_m,
         f_number=f_number,
         focal_length_mm=focal_length_mm,
         focus_m=focus_m,
         sensor_width_mm=sensor_width_mm,
         max_depth_m=max_depth_m,
-        like=depth_m,
-    )
-    offset = inverse_depth_offset(
-        depth_m, focal_length_mm=focal_length_mm, focus_m=focus_m, max_depth_m=max_depth_m
     )
     working = expand_highlights(srgb_to_linear(image), settings)
     rendered = composite_layers(working, offset, scale, settings, progress)
