@@ -50,10 +50,6 @@ class _Group:
     sizes: dict[str, int]
 
     @property
-    def items(self) -> int:
-        return self.stack
-
-    @property
     def area(self) -> int:
         return self.stack * int(np.prod(list(self.sizes.values())))
 
@@ -143,14 +139,14 @@ class PatchDataset(Dataset[Sample]):
             raise ConfigError(f"seed must be >= 0, got {seed}")
         self.patch_size = self._patch_size(patch_size)
         if self.patch_size is None:
-            self.length = sum(group.items for group in self.groups)
+            self.length = sum(group.stack for group in self.groups)
         else:
             if patches_per_epoch is None or patches_per_epoch < 1:
                 raise ConfigError(f"patches_per_epoch must be >= 1, got {patches_per_epoch}")
             self.length = patches_per_epoch
         areas = np.array([group.area for group in self.groups], dtype=float)
         self._weights = areas / areas.sum()
-        self._item_starts = np.cumsum([0] + [group.items for group in self.groups])
+        self._item_starts = np.cumsum([0] + [group.stack for group in self.groups])
 
     def _patch_size(self, patch_size: int | Sequence[int] | None) -> dict[str, int] | None:
         if patch_size is None:

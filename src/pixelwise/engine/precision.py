@@ -29,30 +29,27 @@ from pixelwise.errors import ConfigError
 Precision = Literal["auto", "32", "bf16-mixed", "16-mixed"]
 
 
+def _cpu_bf16_units() -> list[str]:
+    """The bf16 units this CPU has, as torch probes them: ``avx512_bf16`` and/or ``amx``."""
+    probes = (("avx512_bf16", "_is_avx512_bf16_supported"), ("amx", "_is_amx_tile_supported"))
+    return [name for name, probe in probes if getattr(torch.cpu, probe, lambda: False)()]
+
+
 def cpu_capability() -> str:
     """The CPU's vector capability as torch dispatches it, plus its bf16 units.
 
     For example ``"AVX512 +avx512_bf16 +amx"``; benchmarks print it so that timings from
     different machines can be read side by side.
     """
-    flags = [
-        name
-        for name, probe in (
-            ("avx512_bf16", "_is_avx512_bf16_supported"),
-            ("amx", "_is_amx_tile_supported"),
-        )
-        if getattr(torch.cpu, probe, lambda: False)()
-    ]
-    return " ".join([torch.backends.cpu.get_cpu_capability(), *(f"+{flag}" for flag in flags)])
+    units = (f"+{unit}" for unit in _cpu_bf16_units())
+    return " ".join([torch.backends.cpu.get_cpu_capability(), *units])
 
 
 def has_native_bf16(device: torch.device) -> bool:
     """Whether ``device`` computes bfloat16 in hardware (so autocast to bf16 pays off)."""
     if device.type == "cuda":
         return bool(torch.cuda.is_bf16_supported())
-    if device.type == "cpu":
-        return "+avx512_bf16" in cpu_capability() or "+amx" in cpu_capability()
-    return False
+    return device.type == "cpu" and bool(_cpu_bf16_units())
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from pixelwise.engine import (
     seed_everything,
 )
 from pixelwise.errors import CheckpointError
-from pixelwise.models import build_model, restore_model
+from pixelwise.models import build_model, restore_model, size_multiple_of
 
 #: Key of the normalisation statistics in a checkpoint's ``learned_state``.
 NORMALIZATION_KEY = "normalization"
@@ -51,10 +51,6 @@ class TrainedModel:
     model: nn.Module
     checkpoint: Checkpoint
     normalization: Normalization | None
-
-    @property
-    def size_multiple(self) -> int:
-        return int(getattr(self.model.config, "size_multiple", 1))
 
 
 def load_trained(path: str | Path, app: str) -> TrainedModel:
@@ -101,7 +97,7 @@ def predict_normalized(
         spatial_dims=spatial_dims,
         window=settings.window,
         overlap=settings.overlap,
-        size_multiple=int(getattr(getattr(model, "config", None), "size_multiple", 1)),
+        size_multiple=size_multiple_of(model),
         device=target,
     )
     return normalization.invert(prediction) if normalization is not None else prediction

@@ -55,6 +55,7 @@ from pixelwise.losses import boundary_l1, cross_entropy_dice
 from pixelwise.methods.common import learned_state, seeded_model
 from pixelwise.metrics import BoundaryError, Dice
 from pixelwise.metrics.accumulate import Metric
+from pixelwise.models import size_multiple_of
 
 
 class SegmentationLoss(BaseModel):
@@ -130,7 +131,7 @@ class SegmentationTask:
         self.num_classes = num_classes
         self.jitter = jitter
         self.min_layer_rows = min_layer_rows
-        self.size_multiple = int(getattr(model.config, "size_multiple", 1))
+        self.size_multiple = size_multiple_of(model)
         self.metrics: dict[str, Metric] = {
             "dice": Dice(num_classes, per_class=True, ignore_index=loss.ignore_index),
             "boundary_mae_px": BoundaryError(num_classes - 1, per_boundary=True),
@@ -292,7 +293,7 @@ def predict_probabilities(
         normalization.apply(np.asarray(image, dtype=np.float32))[None],
         window=settings.window,
         overlap=settings.overlap,
-        size_multiple=int(getattr(getattr(model, "config", None), "size_multiple", 1)),
+        size_multiple=size_multiple_of(model),
         device=target,
     )
     return torch.softmax(torch.from_numpy(logits), dim=0).numpy()

@@ -14,6 +14,7 @@ from pixelwise.models.registry import (
     parse_model_config,
     register_model,
     restore_model,
+    size_multiple_of,
 )
 from pixelwise.models.scunet import SCUNet, SCUNetConfig
 from pixelwise.models.unet import UNet, UNetConfig
@@ -35,4 +36,5 @@ __all__ = [
     "register_model",
     "restore_model",
     "save_weights",
+    "size_multiple_of",
 ]

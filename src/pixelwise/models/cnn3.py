@@ -42,7 +42,7 @@ class ThreeLayerCNN(nn.Sequential):
     >>> import torch
     >>> net = ThreeLayerCNN(ThreeLayerCNNConfig())
     >>> net(torch.zeros(2, 1, 9, 7)).shape, sum(p.numel() for p in net.parameters())
-    (torch.Size([2, 1, 9, 7]), 2881)
+    (torch.Size([2, 1, 9, 7]), 2625)
     """
 
     def __init__(self, config: ThreeLayerCNNConfig) -> None:

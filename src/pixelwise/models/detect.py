@@ -52,7 +52,12 @@ from torch import Tensor, nn
 
 from pixelwise.errors import CheckpointError, ConfigError
 from pixelwise.models.dncnn import DnCNNConfig
-from pixelwise.models.registry import build_model, load_matching_state, parse_model_config
+from pixelwise.models.registry import (
+    build_model,
+    load_matching_state,
+    parse_model_config,
+    size_multiple_of,
+)
 from pixelwise.models.restorers import (
     DRUNetConfig,
     FFDNetConfig,
@@ -176,7 +181,7 @@ class LoadedRestorer:
 
     @property
     def size_multiple(self) -> int:
-        return int(getattr(self.model.config, "size_multiple", 1))
+        return size_multiple_of(self.model)
 
     def describe(self) -> str:
         """One line: architecture, channels, scale, parameters, licence."""

@@ -36,10 +36,9 @@ def register_model(
 
     Examples
     --------
-    >>> from typing import Literal
     >>> from pydantic import BaseModel
     >>> class TinyConfig(BaseModel):
-    ...     name: Literal["tiny-doc"] = "tiny-doc"
+    ...     name: str = "tiny-doc"  # apps write Literal["tiny-doc"]
     >>> @register_model(TinyConfig)
     ... class Tiny(nn.Module):
     ...     def __init__(self, config: TinyConfig) -> None:
@@ -82,6 +81,19 @@ def parse_model_config(data: Mapping[str, Any] | BaseModel) -> BaseModel:
 def _name(config: BaseModel) -> str:
     """The registry key of a parsed config (every registered config has a ``name``)."""
     return str(getattr(config, "name", DEFAULT_ARCHITECTURE))
+
+
+def size_multiple_of(model: nn.Module) -> int:
+    """The multiple a model's spatial input sizes must be (its config's ``size_multiple``).
+
+    Models whose config states none take any size: 1.
+
+    Examples
+    --------
+    >>> size_multiple_of(nn.Conv2d(1, 1, 3))
+    1
+    """
+    return int(getattr(getattr(model, "config", None), "size_multiple", 1))
 
 
 def count_parameters(config: Mapping[str, Any] | BaseModel) -> int:

@@ -139,7 +139,7 @@ def white_psd(sigma: float, shape: tuple[int, int]) -> np.ndarray:
 
     Examples
     --------
-    >>> float(white_psd(0.1, (4, 4))[0, 0])
+    >>> round(float(white_psd(0.1, (4, 4))[0, 0]), 6)
     0.16
     """
     return np.full(shape, sigma**2 * shape[0] * shape[1])

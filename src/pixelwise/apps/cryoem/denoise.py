@@ -23,6 +23,7 @@ from pixelwise.errors import InputError
 from pixelwise.io.mrc import MRC_SUFFIXES, write_mrc
 from pixelwise.io.registry import open_source, write_array
 from pixelwise.methods import TrainedModel, load_trained
+from pixelwise.models import size_multiple_of
 
 OUTPUT_DTYPES = {"float32": np.float32, "float16": np.float16}
 #: Default inference tile edge in pixels.
@@ -44,7 +45,7 @@ def receptive_radius(model: nn.Module) -> int:
     >>> receptive_radius(ThreeLayerCNN(ThreeLayerCNNConfig()))
     3
     """
-    multiple = int(getattr(getattr(model, "config", None), "size_multiple", 1))
+    multiple = size_multiple_of(model)
     probe_model = copy.deepcopy(model).float().eval()
     with torch.no_grad():
         for parameter in probe_model.parameters():
@@ -78,7 +79,7 @@ def predict_tiled(
     origins are multiples of the network's size multiple, so pooling grids line up too.
     Memory is bounded by ``(window + 2 * halo)²``.
     """
-    multiple = int(getattr(getattr(model, "config", None), "size_multiple", 1))
+    multiple = size_multiple_of(model)
     window = max(multiple, -(-window // multiple) * multiple)
     halo = receptive_radius(model) + multiple
     height, width = values.shape

@@ -32,7 +32,13 @@ from pixelwise.apps.cryoem.train import APP, PER_MICROGRAPH, STANDARDIZATION_KEY
 from pixelwise.engine import Checkpoint, save_checkpoint
 from pixelwise.errors import CheckpointError, InputError
 from pixelwise.io.atomic import atomic_path, write_text_atomic
-from pixelwise.models import build_model, load_matching_state, load_weights, save_weights
+from pixelwise.models import (
+    build_model,
+    load_matching_state,
+    load_weights,
+    save_weights,
+    size_multiple_of,
+)
 
 RAW_FORMAT = "pixelwise-raw-weights/1"
 PROBE = "__probe__"
@@ -208,7 +214,7 @@ def export_onnx(path: str | Path, model: nn.Module, size: int = 64) -> float:
     import onnxruntime
 
     model = model.eval()
-    multiple = int(getattr(model.config, "size_multiple", 1))
+    multiple = size_multiple_of(model)
     size = -(-size // multiple) * multiple
     example = torch.randn(1, 1, size, size, generator=torch.Generator().manual_seed(0))
     path = Path(path)

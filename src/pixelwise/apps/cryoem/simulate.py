@@ -302,7 +302,7 @@ def simulate_micrograph(
     >>> config = SimulationConfig(shape=(64, 64), frames=4, residues=(50, 60), species=1)
     >>> micrograph = simulate_micrograph(config, seed=1)
     >>> micrograph.movie.shape, micrograph.movie.dtype, round(float(micrograph.clean.mean()))
-    ((4, 64, 64), dtype('uint16'), 40)
+    ((4, 64, 64), dtype('uint16'), 30)
     """
     models = models if models is not None else protein_models(config)
     rng = np.random.default_rng([seed, index, 11])
