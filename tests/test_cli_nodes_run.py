@@ -10,7 +10,6 @@ import pytest
 import skimage.data
 from pydantic import Field
 
-from pixelwise.cli import main
 from pixelwise.io.images import read_image, write_image
 from pixelwise.nodes import Node, NodeParams, node_classes, registry
 from pixelwise.pipeline import list_example_pipelines
@@ -43,19 +42,8 @@ def _demo_node_and_wide_terminal(monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
 
 
-def _cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    """Run the CLI; return its exit status, stdout and stderr."""
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def test_nodes_list_shows_every_category_node_and_parameter_summary(capsys):
-    code, out, _ = _cli(["nodes", "list"], capsys)
+def test_nodes_list_shows_every_category_node_and_parameter_summary(cli):
+    code, out, _ = cli("nodes", "list")
     assert code == 0
     for cls in node_classes().values():
         assert cls.category in out
@@ -64,8 +52,8 @@ def test_nodes_list_shows_every_category_node_and_parameter_summary(capsys):
     assert 'mode="add" (one of "add", "blend")' in out
 
 
-def test_nodes_show_gives_full_documentation(capsys):
-    code, out, _ = _cli(["nodes", "show", "_test_cli_demo"], capsys)
+def test_nodes_show_gives_full_documentation(cli):
+    code, out, _ = cli("nodes", "show", "_test_cli_demo")
     assert code == 0
     assert "_test_cli_demo  (category test, version 1)" in out
     assert "A demonstration node." in out
@@ -78,23 +66,23 @@ def test_nodes_show_gives_full_documentation(capsys):
     assert 'mode choice "add" one of "add", "blend"' in rows
 
 
-def test_nodes_show_lists_a_real_nodes_parameters(capsys):
-    code, out, _ = _cli(["nodes", "show", "bm3d"], capsys)
+def test_nodes_show_lists_a_real_nodes_parameters(cli):
+    code, out, _ = cli("nodes", "show", "bm3d")
     assert code == 0
     assert "parameters" in out
     assert "sigma" in out
 
 
-def test_unknown_node_exits_2_with_one_line(capsys):
-    code, out, err = _cli(["nodes", "show", "bm4d"], capsys)
+def test_unknown_node_exits_2_with_one_line(cli):
+    code, out, err = cli("nodes", "show", "bm4d")
     assert code == 2
     assert out == ""
     assert err.startswith("error: unknown node 'bm4d'; did you mean 'bm3d'")
     assert err.count("\n") == 1
 
 
-def test_run_help_mentions_the_shipped_examples(capsys):
-    code, out, _ = _cli(["run", "--help"], capsys)
+def test_run_help_mentions_the_shipped_examples(cli):
+    code, out, _ = cli("run", "--help")
     assert code == 0
     for name in list_example_pipelines():
         assert name in out
@@ -108,13 +96,13 @@ def photos(tmp_path):
     return folder
 
 
-def test_run_a_pipeline_file_end_to_end(tmp_path, photos, capsys):
+def test_run_a_pipeline_file_end_to_end(tmp_path, photos, cli):
     pipeline = tmp_path / "brighten.yaml"
     pipeline.write_text(
         "name: brighten\nsteps:\n  - {node: _test_cli_demo, params: {strength: 0.25}}\n"
     )
     out_dir = tmp_path / "out"
-    code, out, err = _cli(["run", str(pipeline), str(photos), "-o", str(out_dir)], capsys)
+    code, out, err = cli("run", str(pipeline), str(photos), "-o", str(out_dir))
     assert code == 0, err
     assert "brighten: 2 inputs, 2 files written" in out
     (run,) = json.loads((out_dir / "manifest.json").read_text())["runs"]
@@ -128,11 +116,10 @@ def test_run_a_pipeline_file_end_to_end(tmp_path, photos, capsys):
     )
 
 
-def test_run_a_shipped_example_by_name(tmp_path, photos, capsys):
+def test_run_a_shipped_example_by_name(tmp_path, photos, cli):
     out_dir = tmp_path / "out"
-    code, _, err = _cli(
-        ["run", "photo_finish", str(photos / "astronaut.png"), "-o", str(out_dir), "--no-progress"],
-        capsys,
+    code, _, err = cli(
+        "run", "photo_finish", str(photos / "astronaut.png"), "-o", str(out_dir), "--no-progress"
     )
     assert code == 0, err
     assert sorted(p.name for p in out_dir.iterdir()) == ["astronaut_vignette.png", "manifest.json"]
@@ -154,7 +141,7 @@ def test_run_a_shipped_example_by_name(tmp_path, photos, capsys):
         ),
     ],
 )
-def test_run_errors_exit_2_with_one_line(tmp_path, photos, capsys, pipeline_text, inputs, message):
+def test_run_errors_exit_2_with_one_line(tmp_path, photos, cli, pipeline_text, inputs, message):
     pipeline = tmp_path / "p.yaml"
     pipeline.write_text(pipeline_text)
     argv = [
@@ -164,7 +151,7 @@ def test_run_errors_exit_2_with_one_line(tmp_path, photos, capsys, pipeline_text
         "-o",
         str(tmp_path / "out"),
     ]
-    code, _, err = _cli(argv, capsys)
+    code, _, err = cli(*argv)
     assert code == 2
     assert message in err
     assert err.count("\n") == 1

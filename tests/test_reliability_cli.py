@@ -560,23 +560,14 @@ CASES: list[Arrange] = [
 ]
 
 
-def _cli(argv: list[str | Path], capsys) -> tuple[int, str]:
-    try:
-        main([str(arg) for arg in argv])
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    return int(code), capsys.readouterr().err
-
-
 @pytest.mark.parametrize("arrange", CASES, ids=[case.__name__ for case in CASES])
 def test_each_bad_input_ends_in_one_line_naming_the_file_and_changes_nothing(
-    root, capsys, monkeypatch, arrange: Arrange
+    root, cli, monkeypatch, arrange: Arrange
 ):
     with contextlib.ExitStack() as stack:
         case = arrange(root, stack, monkeypatch)
         before, hidden = _files(root), _hidden(root)
-        code, err = _cli(case.argv, capsys)
+        code, _, err = cli(*case.argv)
         assert _files(root) == before
         assert _hidden(root) == hidden, "a temporary, probe or lock file was left behind"
     lines = err.splitlines()
@@ -591,7 +582,7 @@ def test_each_bad_input_ends_in_one_line_naming_the_file_and_changes_nothing(
     assert re.match(r"(.+?): \1: ", message) is None, f"file named twice: {message}"
 
 
-def test_the_refusals_before_training_take_no_epoch(root, capsys):
+def test_the_refusals_before_training_take_no_epoch(root):
     """The fixture turns any epoch into a crash; a good config does reach the first one."""
     config = _yaml(root / "run.yaml", _run_config(root))
     with pytest.raises(AssertionError, match="an epoch started"):

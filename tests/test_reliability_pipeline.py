@@ -22,7 +22,6 @@ import numpy as np
 import pytest
 import tifffile
 
-from pixelwise.cli import main
 from pixelwise.errors import ConfigError
 from pixelwise.io.atomic import locked_folder
 from pixelwise.io.images import write_image
@@ -92,17 +91,6 @@ COPY_AND_STATS = (
 )
 
 
-def _cli(argv: list[str | Path], capsys) -> tuple[int, str, str]:
-    """Run the CLI; return its exit status, stdout and stderr."""
-    try:
-        main([str(arg) for arg in argv])
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    captured = capsys.readouterr()
-    return int(code), captured.out, captured.err
-
-
 def _pipeline(root: Path, text: str = COPY) -> Path:
     path = root / "pipeline.yaml"
     path.write_text(text)
@@ -130,12 +118,6 @@ def _leftovers(root: Path) -> list[str]:
 
 def _manifest(folder: Path) -> dict:
     return json.loads((folder / "manifest.json").read_text())
-
-
-def _one_error_line(err: str) -> str:
-    assert err.count("\n") == 1, err
-    assert err.startswith("error: "), err
-    return err.removeprefix("error: ").rstrip("\n")
 
 
 # --- runs refused before anything is written ---------------------------------------------
@@ -218,33 +200,31 @@ def _out_is_below_a_file(root: Path, stack, monkeypatch) -> Arranged:
     ],
 )
 def test_refused_runs_exit_2_with_one_line_and_write_nothing(
-    tmp_path, capsys, monkeypatch, arrange: Callable[..., Arranged]
+    tmp_path, cli, monkeypatch, arrange: Callable[..., Arranged]
 ):
     pipeline = _pipeline(tmp_path)
     with contextlib.ExitStack() as stack:
         inputs, out, named, problem = arrange(tmp_path, stack, monkeypatch)
         before = _files(tmp_path)
-        code, out_text, err = _cli(["run", pipeline, *inputs, "-o", out, "--no-progress"], capsys)
-        assert code == 2
-        assert out_text == ""
-        assert _one_error_line(err).startswith(f"{named}: {problem}")
+        result = cli("run", pipeline, *inputs, "-o", out, "--no-progress")
+        assert result.code == 2
+        assert result.out == ""
+        assert result.error_line().startswith(f"{named}: {problem}")
         assert _files(tmp_path) == before
     assert _leftovers(tmp_path) == []
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write into read-only folders")
-def test_a_really_read_only_folder_is_reported_before_any_work(tmp_path, capsys):
+def test_a_really_read_only_folder_is_reported_before_any_work(tmp_path, cli):
     out = tmp_path / "out"
     out.mkdir()
     out.chmod(0o555)
     try:
-        code, _, err = _cli(
-            ["run", _pipeline(tmp_path), _image(tmp_path / "p.png", 0.2), "-o", out], capsys
-        )
+        result = cli("run", _pipeline(tmp_path), _image(tmp_path / "p.png", 0.2), "-o", out)
     finally:
         out.chmod(0o755)
-    assert code == 2
-    assert _one_error_line(err) == f"{out}: cannot write in this folder: Permission denied"
+    assert result.code == 2
+    assert result.error_line() == f"{out}: cannot write in this folder: Permission denied"
     assert list(out.iterdir()) == []
 
 
@@ -294,23 +274,23 @@ ENOSPC = OSError(errno.ENOSPC, "[Errno 28] a long library message")
     ids=["disk-full", "short-write", "permission", "disk-full-everywhere"],
 )
 def test_write_faults_exit_2_with_one_line_and_keep_every_earlier_file(
-    tmp_path, capsys, monkeypatch, method, error, when, named, reason
+    tmp_path, cli, monkeypatch, method, error, when, named, reason
 ):
     pipeline = _pipeline(tmp_path, COPY_AND_STATS)
     inputs = tmp_path / "in"
     _image(inputs / "a.png", 0.2)
     _image(inputs / "b.png", 0.3)
     out = tmp_path / "out"
-    assert _cli(["run", pipeline, inputs, "-o", out, "--no-progress"], capsys)[0] == 0
+    assert cli("run", pipeline, inputs, "-o", out, "--no-progress")[0] == 0
     _image(inputs / "a.png", 0.25)  # the second run would rewrite a's outputs
     before = _files(tmp_path)
     monkeypatch.setattr(Path, method, _failing(getattr(Path, method), error, when))
 
-    code, _, err = _cli(["run", pipeline, inputs, "-o", out, "--no-progress"], capsys)
+    result = cli("run", pipeline, inputs, "-o", out, "--no-progress")
 
     monkeypatch.undo()
-    assert code == 2
-    message = _one_error_line(err)
+    assert result.code == 2
+    message = result.error_line()
     assert message == f"{out / named}: cannot write: {reason}"
     after = _files(tmp_path)
     manifest_changed = named != "manifest.json"
@@ -340,13 +320,14 @@ def _mixed_folder(root: Path) -> Path:
 
 
 @pytest.mark.parametrize("keep_going", [False, True])
-def test_bad_files_stop_the_run_or_are_recorded_with_keep_going(tmp_path, capsys, keep_going):
+def test_bad_files_stop_the_run_or_are_recorded_with_keep_going(tmp_path, cli, keep_going):
     folder = _mixed_folder(tmp_path)
     out = tmp_path / "out"
     before = _files(folder)
     argv = ["run", _pipeline(tmp_path), folder, "-o", out, "--no-progress"]
 
-    code, _, err = _cli([*argv, "--keep-going"] if keep_going else argv, capsys)
+    result = cli(*argv, *(["--keep-going"] if keep_going else []))
+    code, _, err = result
 
     run = _manifest(out)["runs"][0]
     reasons = {Path(item["path"]).name: item["error"] for item in run["failures"]}
@@ -366,7 +347,7 @@ def test_bad_files_stop_the_run_or_are_recorded_with_keep_going(tmp_path, capsys
         ]
     else:
         assert code == 2
-        assert _one_error_line(err) == reasons["b.png"]
+        assert result.error_line() == reasons["b.png"]
         assert run["status"] == "failed"
         assert run["error"] == reasons["b.png"]
         assert [Path(item["path"]).name for item in run["inputs"]] == ["a.png"]
@@ -389,7 +370,7 @@ def sigint_not_ignored():
 
 @pytest.mark.usefixtures("sigint_not_ignored")
 @pytest.mark.parametrize(("signal_name", "status"), [("SIGTERM", 143), ("SIGINT", 130)])
-def test_a_signal_mid_run_is_recorded_as_an_interruption(tmp_path, capsys, signal_name, status):
+def test_a_signal_mid_run_is_recorded_as_an_interruption(tmp_path, cli, signal_name, status):
     pipeline = _pipeline(
         tmp_path,
         "name: rel\nsteps:\n  - {name: gaussian, node: _test_rel_copy}\n"
@@ -402,10 +383,10 @@ def test_a_signal_mid_run_is_recorded_as_an_interruption(tmp_path, capsys, signa
     out = tmp_path / "out"
     handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
 
-    code, _, err = _cli(["run", pipeline, folder, "-o", out, "--no-progress"], capsys)
+    result = cli("run", pipeline, folder, "-o", out, "--no-progress")
 
-    assert code == status
-    assert _one_error_line(err) == (
+    assert result.code == status
+    assert result.error_line() == (
         f"{out / 'manifest.json'}: run interrupted by {signal_name}; 2 of 3 inputs not "
         "processed (listed there)"
     )
@@ -423,12 +404,12 @@ def test_a_signal_mid_run_is_recorded_as_an_interruption(tmp_path, capsys, signa
 # --- reruns into the same folder ---------------------------------------------------------
 
 
-def test_a_rerun_into_the_input_folder_does_not_process_earlier_outputs(tmp_path, capsys):
+def test_a_rerun_into_the_input_folder_does_not_process_earlier_outputs(tmp_path, cli):
     folder = tmp_path / "photos"
     photo = _image(folder / "q.png", 0.3)
     pipeline = _pipeline(tmp_path)
     for _ in range(2):
-        code, _, err = _cli(["run", pipeline, folder, "-o", folder, "--no-progress"], capsys)
+        code, _, err = cli("run", pipeline, folder, "-o", folder, "--no-progress")
         assert code == 0, err
     assert sorted(path.name for path in folder.iterdir()) == [
         "manifest.json",
@@ -446,13 +427,13 @@ def test_a_rerun_into_the_input_folder_does_not_process_earlier_outputs(tmp_path
     }
 
 
-def test_reruns_are_appended_and_rewritten_outputs_belong_to_the_later_run(tmp_path, capsys):
+def test_reruns_are_appended_and_rewritten_outputs_belong_to_the_later_run(tmp_path, cli):
     a, b = _image(tmp_path / "a.png", 0.2), _image(tmp_path / "b.png", 0.4)
     out = tmp_path / "out"
     first = _pipeline(tmp_path)
-    assert _cli(["run", first, a, b, "-o", out, "--no-progress"], capsys)[0] == 0
+    assert cli("run", first, a, b, "-o", out, "--no-progress")[0] == 0
     second = _pipeline(tmp_path, COPY_AND_STATS)
-    assert _cli(["run", second, a, "-o", out, "--no-progress"], capsys)[0] == 0
+    assert cli("run", second, a, "-o", out, "--no-progress")[0] == 0
 
     manifest = _manifest(out)
     assert [run["status"] for run in manifest["runs"]] == ["completed", "completed"]
@@ -463,7 +444,7 @@ def test_reruns_are_appended_and_rewritten_outputs_belong_to_the_later_run(tmp_p
     assert set(owners) | {"manifest.json"} == {path.name for path in out.iterdir()}
 
 
-def test_a_manifest_of_the_earlier_one_run_format_becomes_the_first_run(tmp_path, capsys):
+def test_a_manifest_of_the_earlier_one_run_format_becomes_the_first_run(tmp_path, cli):
     out = tmp_path / "out"
     out.mkdir()
     (out / "p_gaussian.png").write_bytes(b"written by an earlier pixelwise")
@@ -488,9 +469,7 @@ def test_a_manifest_of_the_earlier_one_run_format_becomes_the_first_run(tmp_path
         "error": None,
     }
     (out / "manifest.json").write_text(json.dumps(old))
-    code, _, err = _cli(
-        ["run", _pipeline(tmp_path), _image(tmp_path / "p.png", 0.2), "-o", out], capsys
-    )
+    code, _, err = cli("run", _pipeline(tmp_path), _image(tmp_path / "p.png", 0.2), "-o", out)
     assert code == 0, err
     runs = _manifest(out)["runs"]
     assert [run["status"] for run in runs] == ["completed", "completed"]
@@ -500,12 +479,12 @@ def test_a_manifest_of_the_earlier_one_run_format_becomes_the_first_run(tmp_path
 # --- library warnings ---------------------------------------------------------------------
 
 
-def test_library_warnings_become_notes_and_one_summary_line(tmp_path, capsys):
+def test_library_warnings_become_notes_and_one_summary_line(tmp_path, cli):
     pipeline = _pipeline(tmp_path, "name: rel\nsteps:\n  - {name: warn, node: _test_rel_warn}\n")
     for name in ("a", "b"):
         _image(tmp_path / "in" / f"{name}.png", 0.2)
     out = tmp_path / "out"
-    code, _, err = _cli(["run", pipeline, tmp_path / "in", "-o", out, "--no-progress"], capsys)
+    code, _, err = cli("run", pipeline, tmp_path / "in", "-o", out, "--no-progress")
     assert code == 0
     assert err == f"note: {out / 'manifest.json'}: 2 library warnings recorded there\n"
     for record in _manifest(out)["runs"][0]["inputs"]:
