@@ -213,3 +213,28 @@ def test_shipped_workflow_equals_the_denoise_deblur_sharpen_pipeline(runtime: An
     np.testing.assert_allclose(
         results["5"][0][0, ..., 0].numpy(), expected["sharpen.image"], atol=1e-5
     )
+
+
+def test_comparison_and_auto_nodes_run_with_json_widgets_and_table_strings(runtime: Any) -> None:
+    clean = photo(64)
+    noisy = np.clip(clean + np.random.default_rng(0).normal(0, 0.1, clean.shape), 0, 1)
+    noisy = noisy.astype(np.float32)
+    grid, table = runtime.execute_node(
+        "pixelwise_compare_denoisers_reference",
+        image=as_comfy(noisy),
+        reference=as_comfy(clean),
+        methods='["gaussian", "median"]',
+        method_params='{"gaussian": {"sigma": 1.5}}',
+        columns=AUTO,
+    )
+    expected = create_node(
+        "compare_denoisers_reference",
+        methods=["gaussian", "median"],
+        method_params={"gaussian": {"sigma": 1.5}},
+    )(noisy, clean)
+    np.testing.assert_allclose(grid[0].numpy(), expected["grid"], atol=1e-6)
+    assert json.loads(table) == pytest.approx(expected["table"])
+    image, choice = runtime.execute_node(
+        "pixelwise_auto_denoise", image=as_comfy(noisy), texture_sigma=0.012, device="cpu"
+    )
+    assert image.shape == (1, 64, 64, 3) and json.loads(choice)["method/bm3d_color"] == 1.0

@@ -42,6 +42,8 @@ PARAMS: dict[str, dict[str, Any]] = {
     "resize": {"scale": 0.7},
     "gamma": {"gamma": 2.2},
     "richardson_lucy": {"iterations": 5},
+    "compare_denoisers": {"methods": ["gaussian"]},
+    "compare_denoisers_reference": {"methods": ["gaussian", "median"]},
     "deep_image_prior": {"iterations": 3, "base_channels": 4, "levels": 2},
     "noise2void": {
         "epochs": 1,
@@ -68,8 +70,18 @@ TINY_NETWORKS: dict[str, dict[str, Any]] = {
 }
 # Nodes taking about a second per call even on 16x16 (bm3d's fixed cost, training): they get
 # one example instead of three, a gray one if they are per-channel, and a RepeatCache.
-SLOW_NODES = {"bm3d", "bm3d_color", "bm3d_deblur", "deep_image_prior", "noise2void"}
+SLOW_NODES = {
+    "bm3d",
+    "bm3d_color",
+    "bm3d_deblur",
+    "deep_image_prior",
+    "noise2void",
+    "auto_denoise",
+}
 SIZES = st.integers(16, 32)
+# Nodes that score whole 96x96 patches (NIQE) get images of at least that size.
+PATCH_NODES = {"niqe", "compare_denoisers"}
+PATCH_SIZES = st.integers(96, 112)
 OUTPUT_TOLERANCE = {"rtol": 1e-5, "atol": 1e-6}
 
 
@@ -140,6 +152,10 @@ def auxiliary_input(kind: Kind, shape: tuple[int, ...], rng: np.random.Generator
         return rng.random(shape[:2]) > 0.5
     if kind is Kind.SCALAR:
         return 0.5
+    if kind is Kind.FIELD:  # non-negative, image-sized: also a valid noise spectrum
+        return rng.random(shape[:2]).astype(np.float32)
+    if kind is Kind.TABLE:
+        return {"value": 0.5}
     pytest.fail(f"the layout test has no data for a {kind.value} input yet")
 
 
@@ -228,8 +244,9 @@ def check_layouts(
 ) -> None:
     """Feed node ``name`` one drawn image in every layout; compare with the float32 output."""
     cls = NODES[name]
-    height = data.draw(SIZES, label="height")
-    width = data.draw(SIZES, label="width")
+    sizes = PATCH_SIZES if name in PATCH_NODES else SIZES
+    height = data.draw(sizes, label="height")
+    width = data.draw(sizes, label="width")
     colour = {"gray": False, "rgb": True}.get(cls.channels)
     if colour is None:
         colour = data.draw(colours, label="colour")

@@ -4,9 +4,9 @@ Each registered node becomes one ComfyUI node class, built here from what the no
 
 * ``INPUT_TYPES``: one widget per parameter from its pydantic field: ``INT``/``FLOAT`` with
   default, min, max and step, ``BOOLEAN``, a combo list for ``Literal`` choices, ``STRING``
-  (paths, free text, and lists as JSON). An optional number (``None`` = automatic) is a
-  widget whose value ``-1`` means automatic when the field cannot be negative, else a
-  ``STRING`` where empty means automatic. Image inputs are ``IMAGE``, masks ``MASK``; PSF
+  (paths, free text, and lists and mappings as JSON). An optional number (``None`` =
+  automatic) is a widget whose value ``-1`` means automatic when the field cannot be negative,
+  else a ``STRING`` where empty means automatic. Image inputs are ``IMAGE``, masks ``MASK``; PSF
   kernels travel as ``PIXELWISE_KERNEL``, label maps and fields as ``PIXELWISE_LABELS`` /
   ``PIXELWISE_FIELD`` (which also accept ``MASK`` / ``IMAGE``);
 * ``RETURN_TYPES``/``RETURN_NAMES`` from its outputs: tables become a JSON ``STRING``, scalars
@@ -169,13 +169,15 @@ def widget_for(name: str, schema: dict[str, Any], required: bool) -> Widget:
         return Widget(_number(schema, default, tooltip))
     if kind == "boolean":
         return Widget(("BOOLEAN", {"default": bool(default), "tooltip": tooltip}))
-    if kind == "array":
+    if kind in ("array", "object"):
+        empty: list[Any] | dict[str, Any] = [] if kind == "array" else {}
+        what = "list" if kind == "array" else "object"
         return Widget(
             (
                 "STRING",
                 {
-                    "default": json.dumps(default if default is not None else []),
-                    "tooltip": f"{tooltip} (a JSON list)".strip(),
+                    "default": json.dumps(default if default is not None else empty),
+                    "tooltip": f"{tooltip} (a JSON {what})".strip(),
                 },
             ),
             decode="json",
@@ -350,7 +352,10 @@ def comfy_class(cls: type[Node[Any]]) -> type[ComfyNode]:
     """The ComfyUI node class of pixelwise node ``cls``."""
     widgets = node_widgets(cls)
     required: dict[str, Any] = {
-        key: (INPUT_TYPES[kind],) if kind is not Kind.SCALAR else ("FLOAT", {"forceInput": True})
+        # Scalars and tables travel as FLOAT and STRING, which ComfyUI would show as widgets.
+        key: (INPUT_TYPES[kind], {"forceInput": True})
+        if kind in (Kind.SCALAR, Kind.TABLE)
+        else (INPUT_TYPES[kind],)
         for key, kind in cls.inputs.items()
     }
     optional: dict[str, Any] = {}
