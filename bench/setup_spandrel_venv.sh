@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Create bench/.venv-spandrel: a bench-only venv holding spandrel, for bench/spandrel_keys.py.
+# spandrel-extra-arches (same authors, MIT code; it holds the architectures whose official
+# licences are non-commercial, such as Restormer) provides the Restormer reference.
 #
 # spandrel (MIT; ComfyUI's model loader) requires torchvision, and the registry's torchvision
 # wheels do not import beside pixelwise's CPU torch. spandrel itself only uses three
@@ -9,7 +11,8 @@
 # pixelwise's .venv through a .pth file, so both sides build models with the same torch.
 #
 # Idempotent: does nothing if the venv already imports spandrel at the wanted version.
-# Usage: bash bench/setup_spandrel_venv.sh   (env: PYTHON, SPANDREL_VERSION=0.4.2)
+# Usage: bash bench/setup_spandrel_venv.sh
+#   (env: PYTHON, SPANDREL_VERSION=0.4.2, SPANDREL_EXTRA_VERSION=0.2.0)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -17,8 +20,10 @@ root="$(dirname "$here")"
 venv="$here/.venv-spandrel"
 python_bin="${PYTHON:-$root/.venv/bin/python}"
 version="${SPANDREL_VERSION:-0.4.2}"
-check="import spandrel, torch; print('spandrel', spandrel.__version__, 'torch', torch.__version__)
-import sys; sys.exit(spandrel.__version__ != '$version')"
+extra_version="${SPANDREL_EXTRA_VERSION:-0.2.0}"
+check="import spandrel, spandrel_extra_arches, torch
+print('spandrel', spandrel.__version__, 'extra', spandrel_extra_arches.__version__, 'torch', torch.__version__)
+import sys; sys.exit((spandrel.__version__, spandrel_extra_arches.__version__) != ('$version', '$extra_version'))"
 
 if [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c "$check" 2>/dev/null; then
     exit 0
@@ -29,7 +34,7 @@ base="$("$python_bin" -c 'import sys; print(sys.base_prefix)')/bin/python3"
 site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 "$python_bin" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' >"$site/pixelwise-venv.pth"
 "$venv/bin/python" -m pip install --disable-pip-version-check --no-deps \
-    "spandrel==$version" "einops==0.8.2"
+    "spandrel==$version" "spandrel-extra-arches==$extra_version" "einops==0.8.2"
 
 mkdir -p "$site/torchvision/transforms"
 cat >"$site/torchvision/__init__.py" <<'PY'

@@ -1,8 +1,15 @@
-"""Restorers trained here (tiny, seconds of CPU), saved in the official key layout, loaded back
-through auto-detection, improve PSNR; DPIR beats Richardson-Lucy; bad input is refused clearly."""
+"""Restorers trained here, saved in the official key layouts, loaded back through
+auto-detection, improve PSNR; DPIR beats tuned Richardson-Lucy; bad input is refused clearly.
+
+The DRUNet is ``tests/data/drunet_tiny_gray.safetensors`` (118k parameters, KAIR's key
+layout, float16), trained by ``bench/train_drunet_fixture.py`` in about four minutes of CPU
+on skimage images other than ``camera``: DPIR needs a prior that is good at every noise level
+from 49/255 down to the image's own, which takes more training than a test may spend. The
+NAFNet is trained in the test (seconds)."""
 
 from __future__ import annotations
 
+import inspect
 import pickle
 import warnings
 from pathlib import Path
@@ -20,8 +27,12 @@ from pixelwise.models.restorers import (
     DRUNetConfig,
     NAFNet,
     NAFNetConfig,
+    Restormer,
+    RestormerConfig,
     SRVGGNetCompact,
     SRVGGNetCompactConfig,
+    SwinIR,
+    SwinIRConfig,
 )
 from pixelwise.nodes import create_node
 from pixelwise.nodes import restore as restore_module
@@ -29,6 +40,7 @@ from pixelwise.nodes import restore as restore_module
 SIGMA = 25 / 255
 #: What the malicious pickle would create if it were unpickled with code execution.
 PWNED = Path(__file__).with_name("pwned-by-pickle")
+DRUNET_FILE = Path(__file__).parent / "data" / "drunet_tiny_gray.safetensors"
 
 
 def camera() -> np.ndarray:
@@ -55,15 +67,6 @@ def train_denoiser(model: torch.nn.Module, steps: int, seed: int = 0) -> torch.n
         loss.backward()
         optimiser.step()
     return model.eval()
-
-
-@pytest.fixture(scope="module")
-def drunet_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    model = DRUNet(DRUNetConfig(in_channels=1, widths=(8, 16, 32, 64), blocks=2))
-    path = tmp_path_factory.mktemp("weights") / "drunet_gray.pth"
-    torch.save({"params": train_denoiser(model, 200).state_dict()}, path)
-    return path
 
 
 def noisy_test_crop() -> tuple[np.ndarray, np.ndarray]:
@@ -107,25 +110,50 @@ def test_trained_restorer_loaded_by_detection_improves_psnr(
     assert score(restored, clean) > score(noisy, clean) + 3
 
 
-@pytest.mark.slow
-def test_drunet_restore_and_dpir_beats_richardson_lucy(drunet_file: Path) -> None:
-    clean, noisy = noisy_test_crop()
-    restored = create_node("restore", weights=drunet_file, noise_level=25.0)(noisy)
-    gain = score(restored, clean) - score(noisy, clean)
-    assert gain > 1  # 200 steps of a 0.3M-parameter DRUNet: far from converged
+def test_trained_drunet_is_detected_and_removes_strong_noise() -> None:
+    loaded = load_restorer(DRUNET_FILE)
+    assert (loaded.architecture.title, loaded.model.config.widths) == ("DRUNet", (12, 16, 24, 32))
+    clean = camera()[136:232, 64:160]
+    gains = {}
+    for level in (25.0, 50.0):
+        rng = np.random.default_rng(int(level))
+        noisy = (clean + rng.normal(0, level / 255, clean.shape)).astype(np.float32)
+        restored = create_node("restore", weights=DRUNET_FILE, noise_level=level)(noisy)
+        gains[level] = score(restored, clean) - score(noisy, clean)
+    # Measured: +5.3 dB at 25/255, +8.5 dB at 50/255 (KAIR's 32M-parameter DRUNet gains
+    # about 2 dB more). At 2-5/255 this 118k-parameter prior still smooths away fine detail
+    # (-3.7 and -0.8 dB), which caps what DPIR gains with it below.
+    assert gains[25.0] > 4.0 and gains[50.0] > 7.0, gains
+
+
+#: Richardson-Lucy iteration counts searched for its best PSNR on the clean image (oracle
+#: tuning, the most favourable choice for the baseline; too many amplify the noise).
+RL_ITERATIONS = (50, 100, 200, 300, 400)
+
+
+def test_dpir_with_the_trained_drunet_beats_the_best_richardson_lucy() -> None:
+    clean = camera()[136:232, 64:160]
     kernel = create_node("psf_gaussian", sigma=1.6)()
-    blurred = (
-        create_node("convolve", mode="reflect")(clean, kernel)
-        if "mode" in create_node("convolve").params.model_fields
-        else create_node("convolve")(clean, kernel)
-    )
     rng = np.random.default_rng(2)
+    blurred = create_node("convolve", mode="reflect")(clean, kernel)
     observed = (blurred + rng.normal(0, 2 / 255, blurred.shape)).astype(np.float32)
-    deblurred = create_node("dpir", weights=drunet_file, noise_level=2.0)(observed, kernel)
-    lucy = create_node("richardson_lucy")(np.clip(observed, 0, 1), kernel)
-    # Not yet met: with this under-trained prior DPIR scores ~20.5 dB, RL ~22.6 dB (see report).
-    assert deblurred.shape == observed.shape and np.isfinite(deblurred).all()
-    assert score(lucy, clean) > score(observed, clean)
+    deblurred = create_node("dpir", weights=DRUNET_FILE, noise_level=2.0)(observed, kernel)
+    assert deblurred.shape == observed.shape
+    lucy = {
+        n: score(
+            create_node("richardson_lucy", iterations=n)(np.clip(observed, 0, 1), kernel), clean
+        )
+        for n in RL_ITERATIONS
+    }
+    best = max(lucy.values())
+    # The best count lies inside the searched range, so the baseline is really tuned.
+    assert max(lucy, key=lucy.get) not in (RL_ITERATIONS[0], RL_ITERATIONS[-1]), lucy
+    # Measured (noise seeds 2, 3, 4): DPIR with the paper's settings (8 steps, 49/255 down
+    # to the noise level, lambda 0.23) 24.50, 24.46, 24.56 dB; the best Richardson-Lucy
+    # 23.74, 23.81, 23.73 dB (at 200-300 iterations), from 20.75 dB blurred: DPIR wins by
+    # 0.65-0.83 dB, and the noise realisation moves either by under 0.1 dB, so a 0.5 dB
+    # margin is a real win, not a draw.
+    assert score(deblurred, clean) > best + 0.5, (score(deblurred, clean), lucy)
 
 
 def test_tiled_upscale_has_no_seams_and_checks_the_scale(tmp_path: Path) -> None:
@@ -192,3 +220,39 @@ def test_an_image_too_large_for_the_tile_size_names_a_tile_size_that_fits(
     image = np.zeros((600, 600), np.float32)
     with pytest.raises(InputError, match=r"at tile size 512 needs about .* use tile_size \d+"):
         create_node("restore", weights=path, tile_size=512)(image)
+
+
+def test_a_colour_image_given_to_a_grey_network_runs_per_channel_with_a_note() -> None:
+    image = np.stack([camera()[:64, :64]] * 3, axis=-1)
+    with pytest.warns(UserWarning, match="3-channel image given to a grey network"):
+        out = create_node("restore", weights=DRUNET_FILE, noise_level=5.0)(image)
+    assert out.shape == image.shape
+    # Equal channels in, equal channels out: each went through the same grey network.
+    assert np.abs(out[..., 0] - out[..., 2]).max() < 1e-6
+
+
+def test_a_file_that_looks_like_swinir_but_is_inconsistent_names_file_and_architecture(
+    tmp_path: Path,
+) -> None:
+    config = SwinIRConfig(in_channels=1, embed_dim=8, depths=(2,), heads=(2,), window_size=4)
+    state = SwinIR(config).state_dict()
+    del state["layers.0.residual_group.blocks.1.mlp.fc2.weight"]
+    path = tmp_path / "swinir_broken.pth"
+    torch.save({"params_ema": state}, path)
+    with pytest.raises(CheckpointError, match=r"swinir_broken\.pth: .*mlp\.fc2\.weight"):
+        load_restorer(path)
+    state = Restormer(RestormerConfig(dim=4, blocks=(1, 1, 1, 1), heads=(1, 1, 1, 1))).state_dict()
+    del state["encoder_level2.0.ffn.project_out.weight"]
+    path = tmp_path / "restormer_broken.pth"
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match=r"restormer_broken\.pth: looks like Restormer"):
+        load_restorer(path)
+
+
+def test_restormer_is_labelled_non_commercial_where_users_see_the_licence(tmp_path: Path) -> None:
+    path = tmp_path / "restormer.pth"
+    torch.save(Restormer(RestormerConfig(dim=4, heads=(1, 1, 1, 1))).state_dict(), path)
+    assert "NON-COMMERCIAL" in load_restorer(path).describe()
+    shown = inspect.getdoc(restore_module.Restore) or ""
+    assert "Restormer: NON-COMMERCIAL use only" in shown and "SwinIR" in shown
+    assert "SwinIR" in (inspect.getdoc(restore_module.Upscale) or "")

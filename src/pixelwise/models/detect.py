@@ -1,8 +1,9 @@
 """Load published restorer weights: read the file, detect the architecture, rebuild the network.
 
 Weight files of the official releases (KAIR's DRUNet, SCUNet, DnCNN, FDnCNN, FFDNet;
-megvii's NAFNet; xinntao's RRDBNet and SRVGGNetCompact, as Real-ESRGAN ships them) are read
-from local disk only, never downloaded:
+megvii's NAFNet; xinntao's RRDBNet and SRVGGNetCompact, as Real-ESRGAN ships them;
+JingyunLiang's SwinIR, every variant; swz30's Restormer) are read from local disk only,
+never downloaded:
 
 * ``.safetensors`` with :mod:`safetensors` (never runs code); a pixelwise file (written by
   :func:`pixelwise.models.save_weights`) rebuilds from its stored config;
@@ -62,8 +63,10 @@ from pixelwise.models.restorers import (
     DRUNetConfig,
     FFDNetConfig,
     NAFNetConfig,
+    RestormerConfig,
     RRDBNetConfig,
     SRVGGNetCompactConfig,
+    SwinIRConfig,
 )
 from pixelwise.models.scunet import SCUNetConfig
 from pixelwise.models.weights import CONFIG_KEY
@@ -162,6 +165,39 @@ ARCHITECTURES: dict[str, Architecture] = {
             "BSD-3-Clause (Real-ESRGAN)",
             True,
             ("body.#.weight", "body.#.bias"),
+        ),
+        Architecture(
+            "swinir",
+            "SwinIR",
+            "restore",
+            "Apache-2.0 (JingyunLiang SwinIR)",
+            False,
+            (
+                "conv_first.weight",
+                "patch_embed.norm.weight",
+                "layers.#.residual_group.blocks.#.attn.relative_position_bias_table",
+                "layers.#.residual_group.blocks.#.mlp.fc#.weight",
+                "layers.#.conv.weight",
+                "conv_after_body.weight",
+                "conv_last.weight",
+            ),
+        ),
+        Architecture(
+            "restormer",
+            "Restormer",
+            "restore",
+            "NON-COMMERCIAL use only (swz30 Restormer code licence)",
+            False,
+            (
+                "patch_embed.proj.weight",
+                "encoder_level#.#.attn.temperature",
+                "encoder_level#.#.ffn.project_in.weight",
+                "down1_#.body.#.weight",
+                "latent.#.attn.qkv.weight",
+                "reduce_chan_level#.weight",
+                "refinement.#.norm#.body.weight",
+                "output.weight",
+            ),
         ),
     )
 }
@@ -375,6 +411,97 @@ def _detect_compact(state: StateDict) -> tuple[BaseModel, Renamer]:
     return config, _identity
 
 
+def _detect_swinir(state: StateDict) -> tuple[BaseModel, Renamer]:
+    embed, channels = _shape(state, "conv_first.weight")[:2]
+    layers = len(_indices(state, "layers"))
+    blocks = "layers.{}.residual_group.blocks"
+    table = _shape(state, f"{blocks.format(0)}.0.attn.relative_position_bias_table")
+    window = (math.isqrt(table[0]) + 1) // 2
+    masks = [key for key in state if key.endswith(".attn_mask")]
+    windows_per_side = math.isqrt(_shape(state, masks[0])[0]) if masks else 0
+    if "conv_up1.weight" in state:
+        upsampler, scale = (
+            "nearest+conv",
+            2 ** sum(f"conv_up{k}.weight" in state for k in (1, 2, 3)),
+        )
+    elif "conv_before_upsample.0.weight" in state:
+        features = _shape(state, "conv_before_upsample.0.weight")[0]
+        stages = [_shape(state, f"upsample.{i}.weight")[0] // features for i in _indices_of(state)]
+        upsampler, scale = "pixelshuffle", 3 if stages == [9] else 2 ** len(stages)
+    elif "upsample.0.weight" in state:
+        upsampler = "pixelshuffledirect"
+        scale = math.isqrt(_shape(state, "upsample.0.weight")[0] // channels)
+    else:
+        upsampler, scale = "none", 1
+    config = SwinIRConfig(
+        in_channels=channels,
+        scale=scale,
+        upsampler=upsampler,
+        embed_dim=embed,
+        depths=tuple(_count(state, blocks.format(i) + ".{}.norm1.weight") for i in range(layers)),
+        heads=tuple(
+            _shape(state, f"{blocks.format(i)}.0.attn.relative_position_bias_table")[1]
+            for i in range(layers)
+        ),
+        window_size=window,
+        mlp_ratio=_shape(state, f"{blocks.format(0)}.0.mlp.fc1.weight")[0] / embed,
+        # Official files store the masks of their training patch size (spandrel's default
+        # when they do not: 64).
+        img_size=windows_per_side * window if masks else 64,
+        # The official JPEG artefact models are the window-7 ones and run in 0..255.
+        img_range=255.0 if window == 7 else 1.0,
+        resi_connection="1conv" if "conv_after_body.weight" in state else "3conv",
+        features=_shape(state, "conv_before_upsample.0.weight")[0]
+        if "conv_before_upsample.0.weight" in state
+        else 64,
+    )
+    return config, _identity
+
+
+def _indices_of(state: StateDict) -> list[int]:
+    """Indices of the convolutions in SwinIR's ``upsample`` stack (pixel shuffles between)."""
+    return [i for i in _indices(state, "upsample") if f"upsample.{i}.weight" in state]
+
+
+def _expansion_factor(dims: list[int], hidden: list[int]) -> float:
+    """The shortest decimal ``f`` with ``int(d * f) == h`` for every level (Restormer FFNs).
+
+    The official code sizes each level's FFN as ``int(dim * 2.66)``: the ratio of one level's
+    shapes is not the factor, but the factor is the simplest number giving all of them.
+    """
+    low = max(h / d for d, h in zip(dims, hidden, strict=True))
+    high = min((h + 1) / d for d, h in zip(dims, hidden, strict=True))
+    for decimals in range(1, 7):
+        candidate = math.ceil(low * 10**decimals) / 10**decimals
+        if candidate < high and all(
+            int(d * candidate) == h for d, h in zip(dims, hidden, strict=True)
+        ):
+            return candidate
+    raise ConfigError(f"no FFN expansion factor gives hidden sizes {hidden} for {dims}")
+
+
+def _detect_restormer(state: StateDict) -> tuple[BaseModel, Renamer]:
+    embed = _shape(state, "patch_embed.proj.weight")
+    stages = ("encoder_level1", "encoder_level2", "encoder_level3", "latent")
+    dims = [embed[0] * 2**level for level in range(4)]
+    hidden = [_shape(state, f"{stage}.0.ffn.project_out.weight")[1] for stage in stages]
+    blocks = tuple(_count(state, f"{stage}.{{}}.attn.temperature") for stage in stages)
+    heads = tuple(_shape(state, f"{stage}.0.attn.temperature")[0] for stage in stages)
+    config = RestormerConfig(
+        in_channels=embed[1],
+        out_channels=_shape(state, "output.weight")[0],
+        dim=embed[0],
+        blocks=blocks,
+        refinement_blocks=_count(state, "refinement.{}.attn.temperature"),
+        heads=heads,
+        ffn_expansion=_expansion_factor(dims, hidden),
+        bias="encoder_level1.0.attn.qkv.bias" in state,
+        norm="with_bias" if "encoder_level1.0.norm1.body.bias" in state else "bias_free",
+        dual_pixel="skip_conv.weight" in state,
+    )
+    return config, _identity
+
+
 _SCUNET_BLOCK = (
     ("trans_block.ln1.", "swin.norm1."),
     ("trans_block.ln2.", "swin.norm2."),
@@ -455,6 +582,24 @@ _DETECTORS: tuple[
         _detect_scunet,
     ),
     ("NAFNet", ("intro.weight", "ending.weight", "encoders.0.0.conv1.weight"), _detect_nafnet),
+    (
+        "SwinIR",
+        (
+            "conv_first.weight",
+            "layers.0.residual_group.blocks.0.norm1.weight",
+            "layers.0.residual_group.blocks.0.attn.relative_position_bias_table",
+        ),
+        _detect_swinir,
+    ),
+    (
+        "Restormer",
+        (
+            "patch_embed.proj.weight",
+            "encoder_level1.0.attn.temperature",
+            "latent.0.attn.qkv.weight",
+        ),
+        _detect_restormer,
+    ),
     (
         "RRDBNet",
         ("conv_first.weight", "body.0.rdb1.conv1.weight", "conv_last.weight"),

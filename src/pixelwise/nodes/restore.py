@@ -10,8 +10,9 @@ weights keep their authors' licences; check them before commercial use):
 * DRUNet, DnCNN, FDnCNN, FFDNet (KAIR, MIT); SCUNet (KAIR, Apache-2.0);
 * NAFNet (megvii-research, MIT);
 * RRDBNet (Real-ESRGAN x2/x4, BasicSR, BSD-3-Clause), SRVGGNetCompact (Real-ESRGAN, BSD-3);
-* not yet supported: SwinIR (Apache-2.0) and Restormer (swz30; its code licence is
-  **non-commercial**).
+* SwinIR (JingyunLiang, Apache-2.0): classical, lightweight and real-world SR, grey/colour
+  denoising, JPEG artefact removal;
+* Restormer (swz30): its code licence allows **non-commercial use only**.
 
 Images run in tiles of ``tile_size`` pixels overlapping by ``overlap``, blended with linear
 ramps (:func:`pixelwise.engine.sliding_window_inference`; for upscalers the blend is done on
@@ -42,6 +43,7 @@ from pixelwise.engine.inference import tile_starts
 from pixelwise.errors import InputError
 from pixelwise.models.detect import LoadedRestorer, load_restorer
 from pixelwise.nodes.base import Kind, Node, NodeParams
+from pixelwise.nodes.deblur import extend_consistently
 from pixelwise.nodes.registry import register
 
 Precision = Literal["auto", "32", "bf16", "16"]
@@ -278,14 +280,23 @@ def _load(params: RestorerParams) -> LoadedRestorer:
 class Restore(Node[RestoreParams]):
     """Denoise, deblur or remove JPEG artefacts with a published network (per its weights).
 
-    Takes DRUNet, SCUNet, DnCNN, FDnCNN, FFDNet and NAFNet files (see the module docstring
-    for their code licences); ``noise_level`` feeds the networks that take one (DRUNet,
-    FDnCNN, FFDNet). Upscaling networks belong in ``upscale``.
+    ``noise_level`` feeds the networks that take one (DRUNet, FDnCNN, FFDNet); upscaling
+    networks belong in ``upscale``. Architectures, with the licence of the official code
+    whose key layout they follow (the weights keep their authors' licences):
+
+    - DRUNet, DnCNN, FDnCNN, FFDNet: MIT (KAIR)
+    - SCUNet: Apache-2.0 (KAIR)
+    - NAFNet: MIT (megvii-research)
+    - SwinIR denoising and JPEG models: Apache-2.0 (JingyunLiang)
+    - Restormer: NON-COMMERCIAL use only (swz30 Restormer licence)
     """
 
     name = "restore"
     category = "learned"
-    description = "Restore an image with published weights (DRUNet, SCUNet, NAFNet, DnCNN...)."
+    description = (
+        "Restore an image with published weights (DRUNet, SCUNet, NAFNet, SwinIR, Restormer "
+        "(non-commercial), DnCNN...)."
+    )
 
     def process(self, image: np.ndarray) -> np.ndarray:
         loaded = _load(self.params)
@@ -301,15 +312,20 @@ class Restore(Node[RestoreParams]):
 
 @register
 class Upscale(Node[UpscaleParams]):
-    """Super-resolution x2/x4 with Real-ESRGAN's RRDBNet or SRVGGNetCompact weights.
+    """Super-resolution with published weights: Real-ESRGAN or SwinIR SR models.
 
     Tiles are blended on the low-resolution grid, so seams do not show. ``scale`` (when not
-    0) must be the model's own: a network has exactly one scale.
+    0) must be the model's own: a network has exactly one scale. Architectures, with the
+    licence of the official code (the weights keep their authors' licences):
+
+    - RRDBNet x1/x2/x4 (Real-ESRGAN, ESRGAN): BSD-3-Clause (BasicSR)
+    - SRVGGNetCompact (realesr-general, animevideo): BSD-3-Clause (Real-ESRGAN)
+    - SwinIR classical, lightweight and real-world SR x2/x3/x4/x8: Apache-2.0 (JingyunLiang)
     """
 
     name = "upscale"
     category = "learned"
-    description = "Upscale x2/x4 with published weights (Real-ESRGAN RRDBNet, SRVGGNetCompact)."
+    description = "Upscale x2/x4 with published weights (Real-ESRGAN RRDBNet/Compact, SwinIR)."
 
     def process(self, image: np.ndarray) -> np.ndarray:
         loaded = _load(self.params)
@@ -336,10 +352,13 @@ def dpir(
 ) -> np.ndarray:
     """Deblur with half-quadratic splitting and a DRUNet prior (Zhang et al., 2021, DPIR).
 
-    Alternates a closed-form data step (FFT, circular model on a reflect-padded image) with
-    the denoiser at noise levels falling log-uniformly from ``prior_start`` to the image's
-    ``noise_level``; ``rho_k = weight * sigma**2 / sigma_k**2`` as in the paper. ``image`` is
-    float32 HxW or HxWxC, ``kernel`` a unit-sum float32 PSF; returns the image's shape.
+    Alternates a closed-form data step (FFT, circular blur model) with the denoiser at noise
+    levels falling log-uniformly from ``prior_start`` to the image's ``noise_level``;
+    ``rho_k = weight * sigma**2 / sigma_k**2`` as in the paper. The image is first extended
+    past its borders consistently with a circular blur
+    (:func:`pixelwise.nodes.deblur.extend_consistently`, as the deconvolution nodes do), so
+    the circular model holds and no ringing enters from the edges. ``image`` is float32 HxW
+    or HxWxC, ``kernel`` a unit-sum float32 PSF; returns the image's shape.
     """
     if not loaded.takes_noise_level:
         raise InputError(
@@ -355,9 +374,9 @@ def dpir(
             axis=-1,
         )
     device = next(loaded.model.parameters()).device
-    pad = max(kernel.shape)
-    y = torch.from_numpy(np.ascontiguousarray(prepared.transpose(2, 0, 1)))[None].to(device)
-    y = F.pad(y, (pad, pad, pad, pad), mode="reflect" if pad < min(y.shape[-2:]) else "replicate")
+    extended = [extend_consistently(prepared[..., c], kernel) for c in range(prepared.shape[2])]
+    rows, cols = extended[0][1]
+    y = torch.from_numpy(np.stack([e for e, _ in extended]).astype(np.float32))[None].to(device)
     otf = psf_to_otf(torch.from_numpy(kernel).to(device), (y.shape[-2], y.shape[-1]))
     otf_y = otf.conj() * torch.fft.fft2(y)
     otf_2 = otf.abs() ** 2
@@ -368,7 +387,7 @@ def dpir(
         rho = params.weight * sigma**2 / level**2
         x = torch.fft.ifft2((otf_y + rho * torch.fft.fft2(x)) / (otf_2 + rho)).real
         x = _tiled(loaded, x.float(), params, float(level))
-    result = x[0, :, pad:-pad, pad:-pad].permute(1, 2, 0).cpu().numpy()
+    result = x[0, :, rows, cols].permute(1, 2, 0).cpu().numpy()
     if back == "gray":
         return np.ascontiguousarray(result.mean(axis=2))
     return np.ascontiguousarray(result if image.ndim == 3 else result[..., 0])

@@ -13,6 +13,7 @@ architecture              official code (key layout)           licence of the of
 ``rrdbnet``               Real-ESRGAN / BasicSR (xinntao)      BSD-3-Clause
 ``srvgg_compact``         Real-ESRGAN (xinntao)                BSD-3-Clause
 ``swinir``                SwinIR (JingyunLiang)                Apache-2.0
+``restormer``             Restormer (swz30)                    **non-commercial** only
 ========================  ===================================  ==============================
 
 SCUNet and DnCNN files of KAIR load into :class:`~pixelwise.models.SCUNet` and
@@ -24,7 +25,9 @@ from pixelwise.models.restorers.compact import SRVGGNetCompact, SRVGGNetCompactC
 from pixelwise.models.restorers.drunet import DRUNet, DRUNetConfig
 from pixelwise.models.restorers.ffdnet import FFDNet, FFDNetConfig
 from pixelwise.models.restorers.nafnet import NAFNet, NAFNetConfig
+from pixelwise.models.restorers.restormer import Restormer, RestormerConfig
 from pixelwise.models.restorers.rrdbnet import RRDBNet, RRDBNetConfig
+from pixelwise.models.restorers.swinir import SwinIR, SwinIRConfig
 
 __all__ = [
     "DRUNet",
@@ -35,6 +38,10 @@ __all__ = [
     "NAFNetConfig",
     "RRDBNet",
     "RRDBNetConfig",
+    "Restormer",
+    "RestormerConfig",
     "SRVGGNetCompact",
     "SRVGGNetCompactConfig",
+    "SwinIR",
+    "SwinIRConfig",
 ]

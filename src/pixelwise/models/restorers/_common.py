@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict
-from torch import Tensor
+from torch import Tensor, nn
 
 
 class RestorerConfig(BaseModel):
@@ -27,3 +28,24 @@ def noise_level_map(x: Tensor, sigma: Tensor | float) -> Tensor:
         level = sigma.to(x).reshape(-1, 1, 1, 1)
         return level.expand(x.shape[0], 1, *x.shape[-2:])
     return x.new_full((x.shape[0], 1, *x.shape[-2:]), float(sigma))
+
+
+class LayerNorm2d(nn.Module):
+    """LayerNorm over the channels of (N, C, H, W), affine ``weight`` (and ``bias``).
+
+    ``with_bias=False`` is Restormer's *BiasFree* norm: the input is divided by its standard
+    deviation over the channels without being centred, and there is no bias.
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-6, with_bias: bool = True) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels)) if with_bias else None
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        mean = x.mean(1, keepdim=True)
+        variance = (x - mean).pow(2).mean(1, keepdim=True)
+        centred = x - mean if self.bias is not None else x
+        y = self.weight.view(1, -1, 1, 1) * (centred / (variance + self.eps).sqrt())
+        return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)

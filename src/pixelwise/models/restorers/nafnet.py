@@ -24,7 +24,7 @@ from pydantic import Field, model_validator
 from torch import Tensor, nn
 
 from pixelwise.models.registry import register_model
-from pixelwise.models.restorers._common import RestorerConfig, pad_to_multiple
+from pixelwise.models.restorers._common import LayerNorm2d, RestorerConfig, pad_to_multiple
 
 
 class NAFNetConfig(RestorerConfig):
@@ -46,22 +46,6 @@ class NAFNetConfig(RestorerConfig):
     @property
     def size_multiple(self) -> int:
         return 2 ** len(self.encoder_blocks)
-
-
-class LayerNorm2d(nn.Module):
-    """LayerNorm over the channels of (N, C, H, W), eps 1e-6, affine ``weight``/``bias``."""
-
-    def __init__(self, channels: int, eps: float = 1e-6) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(channels))
-        self.bias = nn.Parameter(torch.zeros(channels))
-        self.eps = eps
-
-    def forward(self, x: Tensor) -> Tensor:
-        mean = x.mean(1, keepdim=True)
-        variance = (x - mean).pow(2).mean(1, keepdim=True)
-        y = (x - mean) / (variance + self.eps).sqrt()
-        return self.weight.view(1, -1, 1, 1) * y + self.bias.view(1, -1, 1, 1)
 
 
 def _gate(x: Tensor) -> Tensor:
