@@ -3,8 +3,9 @@ BokehNet inference speed and peak memory at 720p and 1080p (CPU; CUDA when prese
 
 Run: ``.venv/bin/python bench/bokeh.py [--quick] [--device cpu|cuda] [--threads N]``. Prints
 tables; the last one holds the numbers to set against BokehFlow's claim (1.8 GB of GPU
-memory at 1080p, 23 FPS at 720p on a 4 GB-class GPU). CPU peak memory is the resident set
-size of a fresh subprocess per resolution (``ru_maxrss``); CUDA peak is
+memory at 1080p, 23 FPS at 720p on a 4 GB-class GPU). CPU times are CPU seconds of the
+process (``time.process_time``), so a loaded machine does not inflate them. CPU peak memory
+is the resident set size of a fresh subprocess per resolution (``ru_maxrss``); CUDA peak is
 ``torch.cuda.max_memory_allocated``.
 """
 
@@ -41,15 +42,20 @@ def scene(height: int, width: int, device: torch.device) -> tuple[torch.Tensor, 
 
 
 def timed(function, repeats: int = 1) -> float:  # type: ignore[no-untyped-def]
+    """Seconds per call after one warm-up call: CPU seconds of this process on CPU (steady
+    on a shared machine; equal to wall time with one thread on an idle one), wall seconds
+    with synchronisation on CUDA."""
+    cuda = torch.cuda.is_available()
+    clock = time.perf_counter if cuda else time.process_time
     function()
-    if torch.cuda.is_available():
+    if cuda:
         torch.cuda.synchronize()
-    start = time.perf_counter()
+    start = clock()
     for _ in range(repeats):
         function()
-    if torch.cuda.is_available():
+    if cuda:
         torch.cuda.synchronize()
-    return (time.perf_counter() - start) / repeats
+    return (clock() - start) / repeats
 
 
 def bench_renderer(device: torch.device, quick: bool) -> None:

@@ -218,7 +218,7 @@ def test_two_frame_training_reaches_the_learned_temporal_decay() -> None:
         "depth": torch.full((2, 1, 16, 16), 3.0),
     }
     terms = BokehTask(model, temporal_noise=0.02).training_step(batch)  # type: ignore[arg-type]
-    assert set(terms) == {"l1", "inverse_depth", "loss"}
+    assert set(terms) == {"l1", "render_l1", "coc_l1", "coc_l1_first", "loss"}
     terms["loss"].backward()
     assert (
         model.temporal_logit.grad is not None and float(model.temporal_logit.grad.abs().sum()) > 0

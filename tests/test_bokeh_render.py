@@ -165,6 +165,24 @@ def test_direct_and_fft_convolution_agree() -> None:
     assert float((direct - fft).abs().max()) < 1e-12
 
 
+def test_a_batch_with_one_camera_renders_every_sample_alike() -> None:
+    # Scalar camera settings apply to every sample (small discs take the direct path, which
+    # once built kernels for one sample only).
+    image = torch.cat([_texture(24, 32, seed) for seed in (0, 1)])
+    depth = torch.linspace(1.0, 4.0, 32, dtype=torch.float64).expand(2, 1, 24, 32)
+    settings = RenderSettings(direct_max_radius=64)
+    batch = render_bokeh(image, depth, f_number=2.8, settings=settings, **CAMERA)
+    for index in range(2):
+        single = render_bokeh(
+            image[index : index + 1],
+            depth[index : index + 1],
+            f_number=2.8,
+            settings=settings,
+            **CAMERA,
+        )
+        assert float((batch[index] - single[0]).abs().max()) < 1e-12
+
+
 def test_highlights_turn_into_bright_bokeh_balls() -> None:
     image = torch.full((1, 3, 48, 48), 0.05, dtype=torch.float64)
     image[..., 24, 24] = 1.0

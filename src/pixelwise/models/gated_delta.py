@@ -101,7 +101,7 @@ def gated_delta_chunked(
     beta: Tensor,
     initial_state: Tensor | None = None,
     *,
-    chunk_size: int = 64,
+    chunk_size: int = 32,
 ) -> tuple[Tensor, Tensor]:
     """The gated delta rule in chunked WY form; same interface as :func:`gated_delta_recurrent`.
 
@@ -142,20 +142,29 @@ def gated_delta_chunked(
         solved = torch.linalg.solve_triangular(system, rhs, upper=False, unitriangular=True)
         values, weights = solved[..., :d_v], solved[..., d_v:]
         scores = (q @ k.transpose(-1, -2)) * ratio
-        decayed_q = q * cumulative.exp()[..., None]
-        carried_k = k * (cumulative[..., -1:] - cumulative).exp()[..., None]
+        carried_k = (k * (cumulative[..., -1:] - cumulative).exp()[..., None]).transpose(-1, -2)
         last = cumulative[..., -1].exp()[..., None, None]
+        # With S the state entering a chunk, its outputs are P S + scores V and the next state
+        # is M S + K V, where P = Γ q − scores W, M = Γ_C I − K W, K = carried keys (all
+        # chunks at once); only the d_k x d_k recursion S ← M S + K V stays sequential.
+        project = q * cumulative.exp()[..., None] - scores @ weights
+        transition = last * torch.eye(d_k, dtype=compute, device=q.device) - carried_k @ weights
+        inflow = carried_k @ values
         state = (
-            initial_state.to(compute)
+            initial_state.to(compute).reshape(batch * heads, d_k, d_v)
             if initial_state is not None
-            else q.new_zeros(batch, heads, d_k, d_v)
+            else q.new_zeros(batch * heads, d_k, d_v)
         )
-        outputs = []
+        transition = transition.reshape(-1, chunks, d_k, d_k).transpose(0, 1).contiguous()
+        inflow = inflow.reshape(-1, chunks, d_k, d_v).transpose(0, 1).contiguous()
+        entering = []
         for i in range(chunks):
-            corrections = values[:, :, i] - weights[:, :, i] @ state  # U (B, H, C, d_v)
-            outputs.append(decayed_q[:, :, i] @ state + scores[:, :, i] @ corrections)
-            state = last[:, :, i] * state + carried_k[:, :, i].transpose(-1, -2) @ corrections
-        out = torch.stack(outputs, dim=2).reshape(batch, heads, -1, d_v)[:, :, :length]
+            entering.append(state)
+            state = torch.baddbmm(inflow[i], transition[i], state)
+        states = torch.stack(entering, dim=1).reshape(batch, heads, chunks, d_k, d_v)
+        out = project @ states + scores @ values
+        state = state.reshape(batch, heads, d_k, d_v)
+        out = out.reshape(batch, heads, -1, d_v)[:, :, :length]
     return out.to(dtype), state.to(dtype)
 
 
@@ -177,7 +186,7 @@ def gated_delta_rule(
     beta: Tensor,
     initial_state: Tensor | None = None,
     *,
-    chunk_size: int = 64,
+    chunk_size: int = 32,
 ) -> tuple[Tensor, Tensor]:
     """The gated delta rule by the fastest available implementation (same interface).
 

@@ -48,7 +48,9 @@ class BokehConfig(_Frozen):
         monitor_mode="max",
     )
     batch_size: int = Field(8, ge=1, le=4096)
-    depth_weight: float = Field(1.0, ge=0, description="weight of the inverse-depth L1 term")
+    depth_weight: float = Field(
+        0.1, ge=0, description="weight of the L1 error of the predicted CoC in pixels"
+    )
     temporal_noise: float = Field(
         0.0, ge=0, le=0.5, description="train on two-frame noisy clips (0: single frames)"
     )

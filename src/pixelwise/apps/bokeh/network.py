@@ -1,6 +1,6 @@
 """BokehNet: depth from a 2-D Gated DeltaNet, depth of field from the thin-lens renderer.
 
-    image ─ ConvStem (GroupNorm) ─ ScanBlock2d × n ─ depth head ─ depth (softplus, ≤ max)
+    image ─ ConvStem (GroupNorm) ─ ScanBlock2d × n ─ depth head ─ depth (min ≤ D ≤ max)
                                                                    │
                  camera (f-number, focal length, focus, sensor) ─ render_bokeh ─ render
                                                                    │
@@ -8,6 +8,9 @@
 
 The network only predicts depth (camera independent) and a residual for what the renderer
 cannot model; the optics are the differentiable renderer of :mod:`pixelwise.apps.bokeh`.
+The depth head predicts inverse depth, the quantity the CoC is linear in, as
+``1/D = 1/max + (1/min − 1/max) · sigmoid(raw)``: bounded by construction (no clamp whose
+flat side stops gradients) and as sensitive at 30 m as at 1 m per pixel of blur.
 GroupNorm everywhere, so batch size 1 trains and evaluates like any other. For video, the
 final per-direction states of every block (one tensor ``(blocks, 4, B, heads, d_k, d_v)``)
 initialise the next frame after a decay (configured, or learned per block and direction).
@@ -18,11 +21,12 @@ frames (never sliding windows).
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor, nn
 
 from pixelwise.apps.bokeh.lens import signed_coc_px
@@ -53,9 +57,23 @@ class BokehNetConfig(BaseModel):
     )
     render: RenderSettings = RenderSettings(layer_step_px=1.5, max_layers=48)
 
+    @model_validator(mode="after")
+    def _depth_range(self) -> BokehNetConfig:
+        if self.min_depth_m >= self.max_depth_m:
+            raise ValueError(f"min_depth_m {self.min_depth_m} must be below max_depth_m")
+        return self
+
     @property
     def size_multiple(self) -> int:
         return self.stride
+
+
+def _initial_logit(config: BokehNetConfig) -> float:
+    """The raw head output of depth ``sqrt(min · max)`` (2.2 m by default), where the
+    untrained head starts: the inverse of the head's sigmoid."""
+    near, far = 1.0 / config.min_depth_m, 1.0 / config.max_depth_m
+    fraction = (math.sqrt(near * far) - far) / (near - far)
+    return math.log(fraction / (1.0 - fraction))
 
 
 def _norm(channels: int) -> nn.GroupNorm:
@@ -94,8 +112,10 @@ class BokehNet(nn.Module):
             ScanBlock2d(config.dim, config.heads, config.head_dim) for _ in range(config.blocks)
         )
         self.skip = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), _norm(16), nn.GELU())
+        inverse_depth = nn.Conv2d(32, 1, 1)
+        nn.init.constant_(inverse_depth.bias, _initial_logit(config))  # type: ignore[arg-type]
         self.depth_head = nn.Sequential(
-            nn.Conv2d(config.dim + 16, 32, 3, padding=1), _norm(32), nn.GELU(), nn.Conv2d(32, 1, 1)
+            nn.Conv2d(config.dim + 16, 32, 3, padding=1), _norm(32), nn.GELU(), inverse_depth
         )
         self.temporal_logit = nn.Parameter(
             torch.zeros(config.blocks, len(DIRECTIONS)), requires_grad=config.temporal_decay is None
@@ -140,7 +160,8 @@ class BokehNet(nn.Module):
             features, size=(height, width), mode="bilinear", align_corners=False
         )
         raw = self.depth_head(torch.cat([upsampled, self.skip(image)], dim=1))
-        depth = (self.config.min_depth_m + F.softplus(raw + 1.0)).clamp(max=self.config.max_depth_m)
+        near, far = 1.0 / self.config.min_depth_m, 1.0 / self.config.max_depth_m
+        depth = 1.0 / (far + (near - far) * torch.sigmoid(raw))
         return depth, torch.stack(finals)
 
     def forward(

@@ -31,6 +31,7 @@ import math
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
+from scipy.fft import next_fast_len
 from torch import Tensor
 
 from pixelwise.apps.bokeh.lens import (
@@ -150,8 +151,10 @@ def _convolve_valid(padded: Tensor, kernel: Tensor, direct: bool) -> Tensor:
         grouped = padded.reshape(1, batch * channels, *padded.shape[-2:])
         out = F.conv2d(grouped, weight, groups=batch * channels)
         return out.reshape(batch, channels, height, width)
-    size = padded.shape[-2:]
-    spectrum = torch.fft.rfft2(padded) * torch.fft.rfft2(kernel, s=size)
+    # Circular convolution on a fast (5-smooth) size at least as large: the wrap-around only
+    # reaches the first 2·extent rows/columns, which are not part of the valid output.
+    size = tuple(next_fast_len(n, real=True) for n in padded.shape[-2:])
+    spectrum = torch.fft.rfft2(padded, s=size) * torch.fft.rfft2(kernel, s=size)
     out = torch.fft.irfft2(spectrum, s=size)
     return out[..., 2 * extent : 2 * extent + height, 2 * extent : 2 * extent + width]
 
@@ -174,26 +177,18 @@ def blur_discs(values: Tensor, radius: Tensor, *, direct_max_radius: int = 4) ->
     return _convolve_valid(symmetric_pad(values, extent), kernel, extent <= direct_max_radius)
 
 
-def _blur_layer(stack: Tensor, radius: Tensor, direct_max_radius: int) -> Tensor:
-    """:func:`blur_discs` of a layer whose coverage (last channel) is sparse: only the
-    bounding box of the covered pixels, grown by the disc, is convolved (exactly the same
-    result, zeros elsewhere)."""
-    extent = _extent(radius)
-    if extent == 0:
-        return stack
-    height, width = stack.shape[-2:]
-    covered = stack[:, -1].detach() > 0
-    rows = torch.nonzero(covered.any(dim=(0, 2))).flatten()
-    cols = torch.nonzero(covered.any(dim=(0, 1))).flatten()
-    top, bottom = max(0, int(rows[0]) - extent), min(height, int(rows[-1]) + extent + 1)
-    left, right = max(0, int(cols[0]) - extent), min(width, int(cols[-1]) + extent + 1)
-    rows = _mirror(top - extent, bottom + extent, height, stack.device)
-    padded = stack.index_select(-2, rows).index_select(
-        -1, _mirror(left - extent, right + extent, width, stack.device)
+def _layer_box(covered: Tensor, extent: int) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the covered pixels of (N, 1, H, W), grown by ``extent``
+    and clipped to the image: outside it a layer's blurred stack is exactly zero."""
+    height, width = covered.shape[-2:]
+    rows = torch.nonzero(covered.any(dim=(0, 1, 3))).flatten()
+    cols = torch.nonzero(covered.any(dim=(0, 1, 2))).flatten()
+    return (
+        max(0, int(rows[0]) - extent),
+        min(height, int(rows[-1]) + extent + 1),
+        max(0, int(cols[0]) - extent),
+        min(width, int(cols[-1]) + extent + 1),
     )
-    kernel = disc_kernels(radius.to(stack.dtype), extent)
-    blurred = _convolve_valid(padded, kernel, extent <= direct_max_radius)
-    return F.pad(blurred, (left, width - right, top, height - bottom))
 
 
 def layer_grid(offset: Tensor, scale: Tensor, settings: RenderSettings) -> Tensor:
@@ -227,21 +222,38 @@ def composite_layers(
     ``scale`` A (N, 1, 1, 1) in px·m. Returns (N, C, H, W) in the same space."""
     grid = layer_grid(offset, scale, settings)
     step = float(grid[1] - grid[0]) if grid.numel() > 1 else 1.0
+    height, width = offset.shape[-2:]
+    radii = (scale.reshape(1, -1) * grid[:, None]).abs().expand(-1, linear.shape[0]) / 2
+    # Pad once by the largest disc; every layer then reads its (mirrored) box as a view.
+    pad = _extent(radii)
+    padded_linear, padded_offset = symmetric_pad(linear, pad), symmetric_pad(offset, pad)
     numerator = torch.zeros_like(linear)
     coverage = torch.zeros_like(offset)
     transmittance = torch.ones_like(offset)
     if progress is not None:
         progress.start("render", grid.numel(), "rendering depth layers")
-    for node in grid:
-        weight = (1.0 - (offset - node).abs() / step).clamp(min=0.0)
-        if grid.numel() > 1 and not bool(weight.detach().any()):
+    for node, radius in zip(grid, radii, strict=True):
+        covered = (offset.detach() - node).abs() < step
+        if grid.numel() > 1 and not bool(covered.any()):
             if progress is not None:
                 progress.advance("render")
             continue
-        radius = (scale.reshape(-1) * node).abs() / 2
-        blurred = _blur_layer(
-            torch.cat([linear * weight, weight], dim=1), radius, settings.direct_max_radius
+        extent = _extent(radius)
+        top, bottom, left, right = (
+            _layer_box(covered, extent) if grid.numel() > 1 else (0, height, 0, width)
         )
+        window = (
+            slice(None),
+            slice(None),
+            slice(top - extent + pad, bottom + extent + pad),
+            slice(left - extent + pad, right + extent + pad),
+        )
+        weight = (1.0 - (padded_offset[window] - node).abs() / step).clamp(min=0.0)
+        stack = torch.cat([padded_linear[window] * weight, weight], dim=1)
+        if extent:
+            kernel = disc_kernels(radius.to(stack.dtype), extent)
+            stack = _convolve_valid(stack, kernel, extent <= settings.direct_max_radius)
+        blurred = F.pad(stack, (left, width - right, top, height - bottom))
         colour, alpha = blurred[:, :-1], blurred[:, -1:].clamp(0.0, 1.0)
         numerator = numerator + transmittance * colour
         coverage = coverage + transmittance * alpha

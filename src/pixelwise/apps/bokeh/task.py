@@ -3,11 +3,14 @@
 Optionally, items are turned into two-frame clips so that the network learns to use the
 recurrent states carried from frame to frame (see :func:`fit_bokeh`).
 
-The loss is the L1 distance of the output to the target, plus (when items carry true depth,
-as synthetic scenes do) an L1 term on inverse depth ``1/D`` (in 1/m), the quantity the blur is
-linear in. Validation reports PSNR of the output (clamped to [0, 1]), of the classical render
-from the predicted depth, and of the input returned unchanged ("identity"), exact over the
-validation set.
+The loss is the L1 distance of the output to the target, plus that of the classical render
+from the predicted depth (so the depth is judged by the picture it makes, not hidden by the
+refinement), plus (when items carry true depth, as synthetic scenes do) the L1 error of the
+predicted circle of confusion in pixels, ``|A · (1/D̂ − 1/D)|`` with the camera's CoC scale
+``A`` (see :mod:`~pixelwise.apps.bokeh.lens`): the blur depends on depth only through it, so
+depth errors count as much as the blur they cause and no more. Validation reports PSNR of
+the output (clamped to [0, 1]), of the classical render from the predicted depth, and of the
+input returned unchanged ("identity"), exact over the validation set, and the CoC error.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from pixelwise.apps.bokeh.lens import coc_scale
 from pixelwise.apps.bokeh.network import BokehNet
 from pixelwise.engine import FitResult, ProgressReporter, Trainer, TrainerConfig, make_loader
 from pixelwise.errors import ConfigError
@@ -33,7 +37,7 @@ class BokehTask:
     """Engine task over batches ``{"image", "camera", "target"[, "depth"]}``."""
 
     def __init__(
-        self, model: BokehNet, depth_weight: float = 1.0, temporal_noise: float = 0.0
+        self, model: BokehNet, depth_weight: float = 0.1, temporal_noise: float = 0.0
     ) -> None:
         self.model = model
         self.depth_weight = depth_weight
@@ -42,26 +46,34 @@ class BokehTask:
             "psnr": PSNR(data_range=1.0),
             "psnr_render": PSNR(data_range=1.0),
             "psnr_identity": PSNR(data_range=1.0),
-            "inverse_depth_l1": Mean(),
+            "coc_l1_px": Mean(),
         }
 
     def _losses(
         self, batch: Mapping[str, Tensor], *, temporal: bool = False
     ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         image, previous = batch["image"], None
+        terms: dict[str, Tensor] = {}
         if temporal:
-            # A two-frame clip of a static scene with fresh sensor noise per frame: the first
-            # frame's final states initialise the second, so the network learns to use them.
+            # A two-frame clip of a static scene with fresh sensor noise per frame. The first
+            # frame (no state, as every video starts) has its depth supervised too, so the
+            # network stays good on its own; its final states initialise the second frame,
+            # which therefore can only gain from them.
             def frame() -> Tensor:
                 return (image + self.temporal_noise * torch.randn_like(image)).clamp(0, 1)
 
-            _, previous = self.model.predict_depth(frame())
+            first_depth, previous = self.model.predict_depth(frame())
+            if "depth" in batch and self.depth_weight:
+                terms["coc_l1_first"] = self.depth_weight * coc_error_px(first_depth, batch).mean()
             image = frame()
         result = self.model(image, batch["camera"], previous)
-        terms = {"l1": F.l1_loss(result["output"].float(), batch["target"])}
+        target = batch["target"]
+        terms |= {
+            "l1": F.l1_loss(result["output"].float(), target),
+            "render_l1": F.l1_loss(result["render"].float(), target),
+        }
         if "depth" in batch and self.depth_weight:
-            inverse = F.l1_loss(1.0 / result["depth"].float(), 1.0 / batch["depth"])
-            terms["inverse_depth"] = self.depth_weight * inverse
+            terms["coc_l1"] = self.depth_weight * coc_error_px(result["depth"], batch).mean()
         return terms, result
 
     def training_step(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -75,10 +87,25 @@ class BokehTask:
         self.metrics["psnr_render"].update(result["render"].float().clamp(0, 1), target)
         self.metrics["psnr_identity"].update(batch["image"], target)
         if "depth" in batch:
-            self.metrics["inverse_depth_l1"].update(
-                (1.0 / result["depth"].float() - 1.0 / batch["depth"]).abs()
-            )
+            self.metrics["coc_l1_px"].update(coc_error_px(result["depth"], batch))
         return {"loss": torch.stack(list(terms.values())).sum()}
+
+
+def coc_error_px(depth: Tensor, batch: Mapping[str, Tensor]) -> Tensor:
+    """|CoC(predicted depth) − CoC(true depth)| in pixels, (B, 1, H, W), for ``batch``'s cameras.
+
+    Equal to ``|A| · |1/D̂ − 1/D|``: the focus distance cancels (away from the depth clamps).
+    """
+    camera, true_depth = batch["camera"], batch["depth"]
+    scale = coc_scale(
+        true_depth.shape[-1],
+        f_number=camera[:, 0],
+        focal_length_mm=camera[:, 1],
+        focus_m=camera[:, 2],
+        sensor_width_mm=camera[:, 3],
+        like=true_depth,
+    )
+    return (scale * (1.0 / depth.float() - 1.0 / true_depth)).abs()
 
 
 @dataclass
@@ -96,7 +123,7 @@ def fit_bokeh(
     trainer: TrainerConfig,
     validation: Dataset[dict[str, Tensor]] | None = None,
     batch_size: int = 4,
-    depth_weight: float = 1.0,
+    depth_weight: float = 0.1,
     temporal_noise: float = 0.0,
     progress: ProgressReporter | None = None,
     checkpoint_dir: str | Path | None = None,
