@@ -5,7 +5,7 @@ The DRUNet is ``tests/data/drunet_tiny_gray.safetensors`` (118k parameters, KAIR
 layout, float16), trained by ``bench/train_drunet_fixture.py`` in about four minutes of CPU
 on skimage images other than ``camera``: DPIR needs a prior that is good at every noise level
 from 49/255 down to the image's own, which takes more training than a test may spend. The
-NAFNet is trained in the test (seconds)."""
+NAFNet, SwinIR and Restormer are tiny and trained in the test (seconds each)."""
 
 from __future__ import annotations
 
@@ -81,7 +81,10 @@ def score(image: np.ndarray, clean: np.ndarray) -> float:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("name", "build", "steps"),
+    ("name", "build", "steps", "gain"),
+    # Measured gains on the 96 x 96 crop: NAFNet +4 dB after 150 steps; the tiny SwinIR
+    # (one RSTB of two blocks) +3.3 dB and the tiny Restormer +3.3 dB after 80 steps, a
+    # seed-to-seed spread of about 0.5 dB below that: the bounds leave that margin.
     [
         (
             "nafnet",
@@ -95,11 +98,43 @@ def score(image: np.ndarray, clean: np.ndarray) -> float:
                 )
             ),
             150,
+            3.0,
+        ),
+        (
+            "swinir",
+            lambda: SwinIR(
+                SwinIRConfig(
+                    in_channels=1,
+                    embed_dim=12,
+                    depths=(2,),
+                    heads=(2,),
+                    window_size=8,
+                    img_size=32,
+                )
+            ),
+            80,
+            2.5,
+        ),
+        (
+            "restormer",
+            lambda: Restormer(
+                RestormerConfig(
+                    in_channels=1,
+                    out_channels=1,
+                    dim=8,
+                    blocks=(1, 1, 1, 1),
+                    refinement_blocks=0,
+                    heads=(1, 1, 1, 1),
+                    ffn_expansion=1.0,
+                )
+            ),
+            80,
+            2.5,
         ),
     ],
 )
 def test_trained_restorer_loaded_by_detection_improves_psnr(
-    tmp_path: Path, name: str, build, steps: int
+    tmp_path: Path, name: str, build, steps: int, gain: float
 ) -> None:
     torch.manual_seed(0)
     path = tmp_path / f"{name}.pth"
@@ -107,7 +142,7 @@ def test_trained_restorer_loaded_by_detection_improves_psnr(
     assert load_restorer(path).architecture.name == name
     clean, noisy = noisy_test_crop()
     restored = create_node("restore", weights=path, noise_level=25.0, tile_size=64)(noisy)
-    assert score(restored, clean) > score(noisy, clean) + 3
+    assert score(restored, clean) > score(noisy, clean) + gain
 
 
 def test_trained_drunet_is_detected_and_removes_strong_noise() -> None:
