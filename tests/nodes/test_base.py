@@ -267,3 +267,39 @@ def test_images_keep_the_integer_scaling_and_the_channel_limit() -> None:
 )
 def test_kinds_accept_only_lossless_widenings(target: Kind, source: Kind, accepted: bool) -> None:
     assert target.accepts(source) is accepted
+
+
+# --- finiteness scans -----------------------------------------------------------------------
+
+
+class _Bounded(Node[NodeParams]):
+    """Claims ``preserves_finite`` but breaks it, to show which outputs are scanned."""
+
+    name = "_test_bounded"
+    category = "test"
+    description = "Returns NaN where the input is 1."
+    modifies_input = False
+    preserves_finite = True
+
+    def process(self, image: np.ndarray) -> np.ndarray:
+        return np.where(image == 1, np.float32(np.nan), image)
+
+
+def test_finite_preserving_nodes_scan_inputs_and_skip_the_output_scan() -> None:
+    """The edge scans a preserves_finite node's inputs only (the one pass the fast nodes can
+    afford: bench/nodes.py), unless an input is so large that the node's gain could overflow."""
+    with pytest.raises(InputError, match=r"_test_bounded\.image: image contains NaN"):
+        _Bounded()(np.array([[0.5, np.nan]], np.float32))
+    assert np.isnan(_Bounded()(np.array([[0.5, 1.0]], np.float32))).any()  # not rescanned
+    huge = np.array([[1.0, 1e31]], np.float32)
+    with pytest.raises(InputError, match=r"_test_bounded output 'image': image contains NaN"):
+        _Bounded()(huge)
+
+
+def test_gaussian_refuses_infinite_input_and_never_aliases_it() -> None:
+    image = np.random.default_rng(0).random((8, 8)).astype(np.float32)
+    node = GaussianDenoise()
+    assert not np.shares_memory(node(image), image)
+    image[2, 3] = -np.inf
+    with pytest.raises(InputError, match=r"gaussian\.image: image contains NaN or infinite"):
+        node(image)

@@ -199,20 +199,29 @@ class Bm3dDeblurParams(NodeParams):
     sigma: float | None = Field(
         None, gt=0, le=1, description="Noise standard deviation; estimated when omitted."
     )
-    engine: Literal["reference", "torch"] = Field(
-        "reference",
+    engine: Literal["torch", "reference"] = Field(
+        "torch",
         description=(
-            "'reference': the bm3d package (non-commercial licence); 'torch': pixelwise's BSD "
-            "implementation, within 0.13 dB of it on the test crops but up to 1.8 dB behind on "
-            "small wrap-blurred images (bench/bm3d_vs_reference.py)."
+            "'torch': pixelwise's BSD implementation (CPU or CUDA), within 0.3 dB of the "
+            "reference (bench/bm3d_vs_reference.py); 'reference': the bm3d package "
+            "(non-commercial licence; install the 'reference' extra)."
         ),
     )
     device: DeviceName = Field("auto", description="Torch engine only: where to run.")
 
 
-def _reference_bm3d_deblurring(image: np.ndarray, sigma: float, kernel: np.ndarray) -> np.ndarray:
+def _reference_bm3d_deblurring(
+    node: Node, image: np.ndarray, sigma: float, kernel: np.ndarray
+) -> np.ndarray:
     """:func:`bm3d.bm3d_deblurring` of an HxW image (the package is imported on first use)."""
-    from bm3d import bm3d_deblurring
+    try:
+        from bm3d import bm3d_deblurring
+    except ImportError:
+        raise InputError(
+            f"node '{node.name}'",
+            "engine 'reference' needs the non-commercial bm3d package: "
+            "pip install 'pixelwise[reference]', or use engine 'torch'",
+        ) from None
 
     # bm4d 4.2.5 (bm3d's backend for coloured noise) still calls np.trapz, removed in NumPy
     # 2.4; np.trapezoid is the same function under its new name.
@@ -226,9 +235,8 @@ def _reference_bm3d_deblurring(image: np.ndarray, sigma: float, kernel: np.ndarr
 class Bm3dDeblur(_DeconvolutionNode[Bm3dDeblurParams]):
     """BM3D deblurring: regularised inverse, then BM3D on its coloured noise.
 
-    ``engine`` picks :func:`bm3d.bm3d_deblurring` (default until the torch engine matches it
-    everywhere) or :func:`pixelwise.restoration.bm3d_deblur`. Sigma comes from
-    ``estimate_sigma`` if unset.
+    ``engine`` picks :func:`pixelwise.restoration.bm3d_deblur` (torch, the default) or the
+    non-commercial :func:`bm3d.bm3d_deblurring`. Sigma comes from ``estimate_sigma`` if unset.
     """
 
     name = "bm3d_deblur"
@@ -240,4 +248,6 @@ class Bm3dDeblur(_DeconvolutionNode[Bm3dDeblurParams]):
         sigma = self.params.sigma
         if sigma is None:
             sigma = max(float(estimate_sigma(image)), _MIN_NOISE_SIGMA)
+        if self.params.engine == "reference":
+            return _reference_bm3d_deblurring(self, extended, sigma, kernel)
         return bm3d_deblur(extended, sigma, kernel, device=torch_device(self, self.params.device))

@@ -64,6 +64,8 @@ class Resize(Node[ResizeParams]):
     name = "resize"
     category = "geometry"
     description = "Resize by a scale factor or to an explicit height and width."
+    modifies_input = False  # skimage.transform.resize returns a new array
+    preserves_finite = True  # interpolation within the input's range
 
     def process(self, image: np.ndarray) -> np.ndarray:
         params = self.params

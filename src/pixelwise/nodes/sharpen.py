@@ -101,6 +101,7 @@ class UnsharpMask(Node[UnsharpMaskParams]):
     name = "unsharp_mask"
     category = "sharpen"
     modifies_input = False
+    preserves_finite = True  # a linear filter of gain at most 1 + 2 amount
     description = "Unsharp masking: add back the difference between the image and its blur."
     channels: ClassVar[ChannelPolicy] = "per_channel"
 

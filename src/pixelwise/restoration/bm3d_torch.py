@@ -15,12 +15,16 @@ is the weighted mean of all its estimates.
 
 Noise may be white (a standard deviation) or coloured: a power spectral density (PSD) with the
 image's shape, in the convention of the ``bm3d`` package (white noise of standard deviation
-``s`` on an HxW image has the constant PSD ``s² H W``, i.e. ``E|fft2(noise)|²``). The exact
-variance of every block-transform coefficient is computed from the PSD (through the noise
-autocovariance within a block, as in Mäkinen, Azzari & Foi 2020), so thresholds and Wiener
-gains follow the noise spectrum; coloured noise is treated as independent between the blocks
-of a group. Block distances are corrected for the expected noise contribution, so matching
-keeps working at high noise levels.
+``s`` on an HxW image has the constant PSD ``s² H W``, i.e. ``E|fft2(noise)|²``). The noise
+variance of every 3-D group coefficient is computed from the PSD through the noise
+autocovariance (Mäkinen, Azzari & Foi 2020), so thresholds and Wiener gains follow the noise
+spectrum. Blocks of a group often overlap (a smooth area matches its own one-pixel shifts),
+and overlapping blocks share noise even when it is white: the mean of such a group is noisier,
+and its differences are cleaner, than independent blocks would make them. The first
+``exact_levels`` Haar coefficients of every group therefore get their exact variance from the
+displacements between its blocks (the reference implementation's ``k = 4`` "layers"); the other
+coefficients share the rest of the group's total noise variance. Block distances are corrected
+for the expected noise contribution, so matching keeps working at high noise levels.
 
 Colour images are filtered in an opponent colour space (mean, R - B, R - 2G + B): blocks are
 matched on the first (luminance) channel and all three channels are filtered with the same
@@ -88,9 +92,11 @@ class BM3DSettings:
     """Largest block distance accepted in stage 2 (on the stage-1 estimate)."""
     lambda_hard: float = 3.0
     """Hard threshold, in standard deviations of each coefficient's noise."""
-    mu2: float = 1.0
-    """Regularisation of the Wiener gains (the reference's 0.4 is for its own weighting; 1.0
-    measured closest to it on camera, astronaut and coffee, see bench/bm3d_vs_reference.py)."""
+    mu2: float = 0.5
+    """Regularisation of the Wiener gains (the reference uses 0.4; 0.5 measured closest to it
+    on camera, astronaut and coffee at sigma 10-50, see bench/bm3d_vs_reference.py)."""
+    exact_levels: int = 4
+    """Haar coefficients per group whose noise variance accounts for block overlap (0: none)."""
     beta: float = 2.0
     """Shape of the Kaiser aggregation window."""
     chunk: int = 4096
@@ -145,23 +151,54 @@ def white_psd(sigma: float, shape: tuple[int, int]) -> np.ndarray:
     return np.full(shape, sigma**2 * shape[0] * shape[1])
 
 
-def block_covariance(psd: np.ndarray) -> np.ndarray:
-    """Covariance (64x64) of the noise within an 8x8 block, from its HxW ``psd``.
+_OVERLAPS = (2 * BLOCK - 1) ** 2
+"""Displacements at which two blocks overlap (|dy|, |dx| < 8); bin ``_OVERLAPS`` is "apart"."""
+_SAME_PLACE = _OVERLAPS // 2
+"""The bin of displacement (0, 0)."""
+_VARIANCE_FLOOR = 0.1
+"""Least group-coefficient variance, as a share of one block's: guards against the covariance
+between blocks that do not overlap, left out of the table, which strongly coloured noise has."""
 
-    The autocovariance is the inverse FFT of the PSD divided by H W; entry ((i, j), (k, l)) is
-    its value at lag (i - k, j - l).
+
+def pair_covariances(forward: np.ndarray, psds: np.ndarray) -> np.ndarray:
+    """Noise covariance of each block-transform coefficient between two blocks, per displacement.
+
+    Entry ``[c, d, k]`` is the covariance, in channel ``c`` with (C, H, W) PSDs ``psds``, of
+    coefficient ``k`` (``forward`` is the 64x64 block transform) of a block and of the block
+    displaced by ``d`` = (dy + 7) · 15 + (dx + 7); ``d = 112`` (no displacement) holds the
+    coefficient variances; the last bin, blocks that do not overlap, is taken as 0 (exact for
+    white noise). Returns (C, 226, 64), float64.
+
+    Examples
+    --------
+    >>> table = pair_covariances(np.eye(64), white_psd(0.1, (16, 16))[None])
+    >>> round(float(table[0, 112, 0]), 6), float(table[0, 113, 0])  # variance; disjoint pixels
+    (0.01, 0.0)
     """
-    height, width = psd.shape
-    autocovariance = np.real(np.fft.ifft2(psd)) / (height * width)
+    channels, height, width = psds.shape
+    autocovariance = np.real(np.fft.ifft2(psds)) / (height * width)  # (C, H, W)
     rows, cols = np.divmod(np.arange(BLOCK * BLOCK), BLOCK)
-    lag_rows = (rows[:, None] - rows[None, :]) % height
-    lag_cols = (cols[:, None] - cols[None, :]) % width
-    return autocovariance[lag_rows, lag_cols]
+    shifts = np.arange(1 - BLOCK, BLOCK)
+    lag_rows = (rows[None, :, None] - rows[None, None, :] - shifts[:, None, None]) % height
+    lag_cols = (cols[None, :, None] - cols[None, None, :] - shifts[:, None, None]) % width
+    # covariance[c, dy, dx, m, n]: pixel m of a block against pixel n of the displaced block.
+    covariance = autocovariance[:, lag_rows[:, None], lag_cols[None, :]]
+    projected = np.einsum("km,cyxmn,kn->cyxk", forward, covariance, forward, optimize=True)
+    table = np.zeros((channels, _OVERLAPS + 1, BLOCK * BLOCK))
+    table[:, :_OVERLAPS] = projected.reshape(channels, _OVERLAPS, -1)
+    return table
 
 
-def _coefficient_variances(forward: np.ndarray, covariances: np.ndarray) -> np.ndarray:
-    """Noise variance of each block-transform coefficient, per channel: (C, 64)."""
-    return np.einsum("km,cmn,kn->ck", forward, covariances, forward)
+@cache
+def _shift_bins(radius: int) -> np.ndarray:
+    """Bin part of a row (or column) displacement between blocks of one search window.
+
+    Entry ``[d + 2 radius]`` is ``d + 7`` where the blocks overlap along that axis (|d| < 8),
+    and a value that pushes the bin of :func:`pair_covariances` past ``_OVERLAPS`` otherwise:
+    the bin of (dy, dx) is ``min(15 · rows[dy] + cols[dx], _OVERLAPS)``.
+    """
+    shifts = np.arange(-2 * radius, 2 * radius + 1)
+    return np.where(np.abs(shifts) < BLOCK, shifts + BLOCK - 1, _OVERLAPS)
 
 
 def _reference_positions(length: int, step: int) -> np.ndarray:
@@ -245,6 +282,44 @@ def _group_sizes(dist: torch.Tensor, tau: float) -> torch.Tensor:
     return torch.pow(2, torch.floor(torch.log2(within.double()))).long()
 
 
+def _group_variances(
+    members: torch.Tensor,
+    width: int,
+    radius: int,
+    haar: torch.Tensor,
+    pairs: torch.Tensor,
+    levels: int,
+) -> torch.Tensor:
+    """Noise variance of every 3-D coefficient of groups of blocks at flat positions ``members``.
+
+    ``members`` is (G, n), the reference block first; ``pairs`` the (C, 226, 64) table of
+    :func:`pair_covariances`. The first ``levels`` Haar rows get their exact variance, the sum
+    over the group's block pairs of Haar weight times pair covariance; the other rows share
+    what is left of the group's total variance (n times a block's, the transforms being
+    orthonormal). Returns (C, G, n, 64).
+    """
+    groups, size = members.shape
+    rows, cols = members // width, members % width
+    shift_bins = torch.as_tensor(_shift_bins(radius), device=members.device)
+    row_bins = shift_bins[rows[:, None, :] - rows[:, :, None] + 2 * radius]  # (G, n, n)
+    col_bins = shift_bins[cols[:, None, :] - cols[:, :, None] + 2 * radius]
+    bins = (row_bins * (2 * BLOCK - 1) + col_bins).clamp_(max=_OVERLAPS).reshape(groups, -1)
+    exact = min(levels, size)
+    pair_weights = (haar[:exact, :, None] * haar[:exact, None, :]).reshape(1, exact, -1)
+    weights = pairs.new_zeros((groups, exact, _OVERLAPS + 1))
+    weights.scatter_add_(
+        2, bins[:, None, :].expand(-1, exact, -1), pair_weights.expand(groups, -1, -1)
+    )
+    single = pairs[:, None, _SAME_PLACE]  # (C, 1, 64)
+    floor = _VARIANCE_FLOOR * single[:, :, None]
+    variances = torch.einsum("gbd,cdk->cgbk", weights, pairs).maximum(floor)  # (C, G, exact, 64)
+    if exact == size:
+        return variances
+    rest = (size * single - variances.sum(2)) / (size - exact)
+    rest = rest[:, :, None].maximum(floor)
+    return torch.cat([variances, rest.expand(-1, -1, size - exact, -1)], dim=2)
+
+
 def _kaiser_window(beta: float, device: torch.device) -> torch.Tensor:
     window = np.kaiser(BLOCK, beta)
     return torch.as_tensor(np.outer(window, window).ravel(), dtype=torch.float32, device=device)
@@ -253,24 +328,26 @@ def _kaiser_window(beta: float, device: torch.device) -> torch.Tensor:
 def _filter_stage(
     noisy: torch.Tensor,
     pilot: torch.Tensor | None,
-    variances: np.ndarray,
-    covariance_trace: float,
+    psds: np.ndarray,
     settings: BM3DSettings,
 ) -> torch.Tensor:
-    """One BM3D stage on ``noisy`` (C, H, W); ``pilot`` is the stage-1 estimate for stage 2."""
+    """One BM3D stage on ``noisy`` (C, H, W) with noise PSDs ``psds`` (C, H, W); ``pilot`` is
+    the stage-1 estimate for stage 2."""
     channels, height, width = noisy.shape
     device = noisy.device
     wiener = pilot is not None
     forward, inverse = _block_transform("dct" if wiener else "bior")
     forward_t = torch.as_tensor(forward.T, dtype=torch.float32, device=device)
     inverse_t = torch.as_tensor(inverse.T, dtype=torch.float32, device=device)
-    var = torch.as_tensor(variances, dtype=torch.float32, device=device)  # (C, 64)
+    pair_table = pair_covariances(forward, psds)
+    pairs = torch.as_tensor(pair_table, dtype=torch.float32, device=device)  # (C, 226, 64)
+    var = pairs[:, _SAME_PLACE]  # (C, 64): the coefficient variances of one block
     ref_rows = torch.as_tensor(_reference_positions(height, settings.step), device=device)
     ref_cols = torch.as_tensor(_reference_positions(width, settings.step), device=device)
     count = settings.group_wiener if wiener else settings.group_hard
     guide = pilot[0] if pilot is not None else noisy[0]
     # Stage 1 matches noisy blocks: their distance holds twice the noise energy of a block.
-    bias = 0.0 if wiener else 2.0 * covariance_trace
+    bias = 0.0 if wiener else 2.0 * float(pair_table[0, _SAME_PLACE].sum())
     tau = settings.tau_wiener if wiener else settings.tau_hard
     positions, dist = _match(guide, ref_rows, ref_cols, count, settings.search_radius, bias)
     sizes = _group_sizes(dist, tau)
@@ -282,7 +359,6 @@ def _filter_stage(
     flat_pilot = pilot.reshape(channels, -1) if pilot is not None else None
     numerator = torch.zeros_like(flat_noisy)
     denominator = torch.zeros_like(flat_noisy)
-    threshold = settings.lambda_hard * var.sqrt()
     for size in sizes.unique().tolist():
         haar = torch.as_tensor(_haar_matrix(size), dtype=torch.float32, device=device)
         members = torch.nonzero(sizes == size).squeeze(1)
@@ -291,16 +367,27 @@ def _filter_stage(
             pixels = positions[chosen, :size, None] + pixel_offsets  # (G, size, 64)
             groups = flat_noisy[:, pixels]  # (C, G, size, 64)
             coefficients = haar @ (groups @ forward_t)
+            if size > 1 and settings.exact_levels > 0:
+                variances = _group_variances(
+                    positions[chosen, :size],
+                    width,
+                    settings.search_radius,
+                    haar,
+                    pairs,
+                    settings.exact_levels,
+                )
+            else:
+                variances = var[:, None, None, :]
             if flat_pilot is None:
-                keep = coefficients.abs() > threshold[:, None, None, :]
+                keep = coefficients.abs() > settings.lambda_hard * variances.sqrt()
                 keep[:, :, 0, 0] = True  # the group's mean always survives
                 coefficients = coefficients * keep
-                weight = 1.0 / (keep * var[:, None, None, :]).sum((2, 3))  # (C, G)
+                weight = 1.0 / (keep * variances).sum((2, 3)).clamp(min=1e-20)  # (C, G)
             else:
                 basic = (haar @ (flat_pilot[:, pixels] @ forward_t)).square_()
-                gains = basic / (basic + settings.mu2 * var[:, None, None, :])
+                gains = basic / (basic + settings.mu2 * variances)
                 coefficients = coefficients * gains
-                weight = 1.0 / (gains.square() * var[:, None, None, :]).sum((2, 3)).clamp(min=1e-20)
+                weight = 1.0 / (gains.square() * variances).sum((2, 3)).clamp(min=1e-20)
             filtered = (haar.T @ coefficients) @ inverse_t
             weights = weight[:, :, None, None] * window  # (C, G, 1, 64)
             flat_pixels = pixels.reshape(-1)
@@ -311,10 +398,25 @@ def _filter_stage(
     return (numerator / denominator).reshape(channels, height, width)
 
 
+MAX_SIGMA = 1e3
+"""Largest noise standard deviation accepted (images are nominally in [0, 1]; far beyond it,
+float32 group variances overflow, and BM3D has long flattened the image to group means)."""
+
+
 def _as_psds(noise: float | np.ndarray, shape: tuple[int, int], channels: int) -> np.ndarray:
-    """Noise given as a standard deviation, an HxW PSD or a CxHxW PSD, as a (C, H, W) PSD."""
+    """Noise given as a standard deviation, an HxW PSD or a CxHxW PSD, as a (C, H, W) PSD.
+
+    Raises ``ValueError`` for a negative, non-finite or absurdly large (over ``MAX_SIGMA``)
+    standard deviation, and for a PSD of the wrong shape or with such values.
+    """
     if np.ndim(noise) == 0:
-        return np.broadcast_to(white_psd(float(noise), shape), (channels, *shape))
+        sigma = float(noise)  # a number or a 0-d array
+        if not 0 <= sigma <= MAX_SIGMA:
+            raise ValueError(
+                f"the noise sigma must be in [0, {MAX_SIGMA:g}] (images nominally span [0, 1]), "
+                f"got {sigma}"
+            )
+        return np.broadcast_to(white_psd(sigma, shape), (channels, *shape))
     psd = np.asarray(noise, dtype=np.float64)
     if psd.ndim == 2:
         psd = np.broadcast_to(psd, (channels, *psd.shape))
@@ -325,6 +427,8 @@ def _as_psds(noise: float | np.ndarray, shape: tuple[int, int], channels: int) -
         )
     if not np.isfinite(psd).all() or (psd < 0).any():
         raise ValueError("the noise PSD must be finite and non-negative")
+    if psd.mean() > MAX_SIGMA**2 * shape[0] * shape[1]:
+        raise ValueError(f"the noise PSD's standard deviation is over {MAX_SIGMA:g}")
     return psd
 
 
@@ -349,15 +453,11 @@ def bm3d_channels(
     """
     settings = settings or BM3DSettings()
     _check_size(tuple(image.shape[1:]))
-    covariances = np.stack([block_covariance(psd) for psd in psds])  # (C, 64, 64)
-    trace = float(np.trace(covariances[0]))
     if pilot is None:
-        hard_variances = _coefficient_variances(_block_transform("bior")[0], covariances)
-        pilot = _filter_stage(image, None, hard_variances, trace, settings)
+        pilot = _filter_stage(image, None, psds, settings)
         if stage == "hard":
             return pilot
-    wiener_variances = _coefficient_variances(_block_transform("dct")[0], covariances)
-    return _filter_stage(image, pilot, wiener_variances, trace, settings)
+    return _filter_stage(image, pilot, psds, settings)
 
 
 def _device(device: str | torch.device | None) -> torch.device:
