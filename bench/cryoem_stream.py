@@ -16,25 +16,67 @@ import argparse
 import os
 import resource
 import shutil
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
 
-def rss_mb() -> tuple[float, float]:
-    """(current anonymous RSS of this process, peak RSS of it and its children) in MB.
+def _rollup_kb(pid: str, fields: tuple[str, ...]) -> int:
+    """Sum of ``kB`` fields of ``/proc/PID/smaps_rollup`` (0 once the process is gone)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            return sum(int(line.split()[1]) for line in rollup if line.startswith(fields))
+    except OSError:
+        return 0
 
-    The peak (``ru_maxrss``) counts the memory-mapped file pages read so far, which are page
-    cache the kernel reclaims at will; the anonymous RSS is the memory the process owns.
+
+def _children() -> list[str]:
+    """Process ids whose parent is this process (the DataLoader workers)."""
+    mine = str(os.getpid())
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[1] == mine:
+                found.append(entry)
+    return found
+
+
+class MemoryWatch:
+    """Samples the memory of this process and its workers every 0.1 s; keeps the peaks (MB).
+
+    Proportional set sizes (PSS), so pages that forked DataLoader workers share with the
+    main process count once. ``anon`` is the memory the processes own (heap, tensors,
+    batches); ``total`` adds the memory-mapped file pages they have touched (page cache,
+    reclaimable by the kernel, but counted in RSS by ``ps`` and ``top``).
     """
-    with open("/proc/self/status") as status:
-        current = next(int(line.split()[1]) for line in status if line.startswith("RssAnon"))
-    peak = max(
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
-    )
-    return current / 1024, peak / 1024
+
+    def __init__(self) -> None:
+        self.anon = 0.0
+        self.total = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            pids = ["self", *_children()]
+            anon = sum(_rollup_kb(pid, ("Pss_Anon",)) for pid in pids) / 1024
+            mapped = sum(_rollup_kb(pid, ("Pss_File", "Pss_Shmem")) for pid in pids) / 1024
+            self.anon, self.total = max(self.anon, anon), max(self.total, anon + mapped)
+
+    def __enter__(self) -> MemoryWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def write_dataset(folder: Path, gigabytes: float, size: int) -> int:
@@ -51,8 +93,20 @@ def write_dataset(folder: Path, gigabytes: float, size: int) -> int:
     return pairs
 
 
-def train_over(inputs: list, targets: list, steps: int, workers: int) -> float:
-    """Patches per second of ``steps`` CNN training steps over the given sources."""
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children (the workers)."""
+    own, children = (
+        resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def train_over(inputs: list, targets: list, steps: int, workers: int) -> tuple[float, float]:
+    """(patches per wall second, patches per CPU second) of ``steps`` CNN training steps.
+
+    CPU seconds count the main process and its DataLoader workers (reaped at the end of the
+    epoch), so the second rate does not depend on what else the machine runs.
+    """
     from pixelwise.data.config import PatchConfig
     from pixelwise.engine import TrainerConfig
     from pixelwise.methods.paired import fit_paired
@@ -65,14 +119,14 @@ def train_over(inputs: list, targets: list, steps: int, workers: int) -> float:
         batch_size=16,
         num_workers=workers,
     )
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_seconds()
     fit_paired(
         (inputs, targets),
         data=data,
         model=ThreeLayerCNNConfig(),
         trainer=TrainerConfig(epochs=1, precision="32"),
     )
-    return steps * 16 / (time.perf_counter() - started)
+    return steps * 16 / (time.perf_counter() - started), steps * 16 / (_cpu_seconds() - cpu)
 
 
 def main() -> None:
@@ -82,6 +136,7 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=Path("/tmp/cryoem-stream"))
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating timed runs of each")
     parser.add_argument("--keep", action="store_true", help="keep the data set afterwards")
     args = parser.parse_args()
     import torch
@@ -97,36 +152,56 @@ def main() -> None:
         f"data set: {count} pairs of {args.size}², {on_disk:.2f} GiB on disk "
         f"({time.perf_counter() - started:.0f} s to write or find)"
     )
-    pairs = pairs_from_files([args.dir / "noisy"], [args.dir / "clean"], "paired")
-    sources = [pair.training_sources() for pair in pairs]
-    print(f"opened and standardised {len(pairs)} pairs; RSS now {rss_mb()[0]:.0f} MB")
-    streamed = train_over(
-        [a for a, _ in sources], [b for _, b in sources], args.steps, args.workers
-    )
-    current, peak = rss_mb()
-    in_ram = []
-    for a, b in sources[:2]:
-        in_ram.append(
-            tuple(
-                MicrographSource(
-                    InMemorySource(s.read((slice(0, s.shape[0]), slice(0, s.shape[1]))))
-                )
-                for s in (a, b)
-            )
+    with MemoryWatch() as watch:
+        pairs = pairs_from_files([args.dir / "noisy"], [args.dir / "clean"], "paired")
+        sources = [pair.training_sources() for pair in pairs]
+        print(f"opened and standardised {len(pairs)} pairs (every pixel read once)")
+        streamed = [
+            train_over([a for a, _ in sources], [b for _, b in sources], args.steps, args.workers)
+        ]
+    in_ram = [
+        tuple(MicrographSource(InMemorySource(s.read(_whole(s)))) for s in pair)
+        for pair in sources[:2]
+    ]
+    ram = []
+    for _ in range(args.rounds):
+        ram.append(
+            train_over([a for a, _ in in_ram], [b for _, b in in_ram], args.steps, args.workers)
         )
-    ram = train_over([a for a, _ in in_ram], [b for _, b in in_ram], args.steps, args.workers)
+        if len(streamed) < args.rounds:
+            streamed.append(
+                train_over(
+                    [a for a, _ in sources], [b for _, b in sources], args.steps, args.workers
+                )
+            )
     load = os.getloadavg()
+    wall = [float(np.median([run[i] for run in runs])) for runs in (streamed, ram) for i in (0, 1)]
     print()
-    print("| dataset | on disk | patches/s (128², batch 16) | peak RSS incl. mapped pages |")
-    print("| --- | --- | --- | --- |")
     print(
-        f"| streamed from {count} MRC pairs | {on_disk:.2f} GiB | {streamed:.0f} | "
-        f"{peak:.0f} MB (current {current:.0f} MB) |"
+        "| dataset | on disk | patches/s wall | patches per CPU s | peak RSS, own memory "
+        "| peak RSS incl. mapped file pages |"
     )
-    print(f"| in RAM (2 pairs) | - | {ram:.0f} | - |")
-    print(f"streamed / in-RAM throughput: {streamed / ram:.2f}; load average {load[0]:.1f}")
+    print("| --- | --- | --- | --- | --- | --- |")
+    print(
+        f"| streamed from {count} MRC pairs | {on_disk:.2f} GiB | {wall[0]:.0f} | {wall[1]:.1f} | "
+        f"{watch.anon:.0f} MB | {watch.total:.0f} MB |"
+    )
+    print(
+        f"| in RAM (2 pairs, {4 * 4 * args.size**2 / 2**20:.0f} MB) | - | {wall[2]:.0f} | "
+        f"{wall[3]:.1f} | - | - |"
+    )
+    print(
+        f"128² patches, batch 16, {args.workers} workers, median of {args.rounds} alternating "
+        f"runs; streamed / in-RAM: {wall[0] / wall[2]:.2f} (wall), {wall[1] / wall[3]:.2f} "
+        f"(CPU); load average {load[0]:.1f} on {os.cpu_count()} cores"
+    )
     if not args.keep:
         shutil.rmtree(args.dir)
+
+
+def _whole(source: object) -> tuple[slice, slice]:
+    height, width = source.shape  # type: ignore[attr-defined]
+    return slice(0, height), slice(0, width)
 
 
 if __name__ == "__main__":

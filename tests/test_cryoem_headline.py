@@ -6,15 +6,17 @@ Setup (small, to run in well under a minute on one core): 160x160 micrographs at
 validation (seed 3: tunes the Gaussian's sigma) and four held out for the test (seed 2).
 Training is paired (noisy -> clean), deterministic (seeded, one torch thread), 2 epochs.
 
-Measured (this run is deterministic: seeded, one thread): noisy r 0.830 / 19.36 dB,
-Gaussian (sigma 1.5 px) 0.9618 / 27.08 dB, U-Net 0.9658 / 27.64 dB, CNN 0.9656 / 27.60 dB.
-Thresholds, with slack below those numbers:
-* every model vs the noisy input: r + 0.02 (measured +0.135);
-* every model vs the tuned Gaussian: r + 0.002 and PSNR + 0.3 dB (measured +0.004 and
-  +0.5 dB). The Gaussian is within 0.04 of r = 1, so +0.004 removes 10% of what is left;
-* U-Net vs CNN: strictly better in r and PSNR. With 160 optimiser steps the U-Net's wider
-  receptive field (22 px against 3 px) barely shows (+0.0002, +0.04 dB); the clear margin
-  needs the demo's or the bench's training budget, so it is not asserted here.
+Measured (this run is deterministic: seeded, one thread; simulator with 440 kDa-1.3 MDa
+particles at protein density): noisy r 0.8835 / 21.39 dB, Gaussian (sigma 1.5 px) 0.9712 /
+28.24 dB, U-Net 0.9772 / 29.34 dB, CNN 0.9771 / 29.32 dB. Thresholds, with slack below those:
+* every model vs the noisy input: r + 0.02 (measured +0.094);
+* every model vs the tuned Gaussian: r + 0.003 and PSNR + 0.6 dB (measured +0.006 and
+  +1.1 dB). The Gaussian is within 0.03 of r = 1, so +0.006 removes a fifth of what is left;
+* U-Net vs CNN: strictly better in r and PSNR, no margin asserted. At this budget (160
+  optimiser steps, 48² patches) they tie (+0.0001, +0.02 dB). Tried and not enough to
+  separate them: 3-5x the steps, 96² patches, a residual or a deeper, narrower U-Net. At
+  noisy r >= 0.83 the optimal filter is local and the 3-layer CNN's 7x7 window already
+  sees what matters; the U-Net's context pays at 1 Å/px (see bench/cryoem_vs_topaz.py).
 """
 
 from __future__ import annotations
@@ -75,8 +77,8 @@ def test_models_beat_noisy_and_gaussian_and_unet_beats_cnn(tmp_path) -> None:
     for name in ("unet", "cnn3"):
         score = scores[name]
         assert score["pearson_r"] > noisy["pearson_r"] + 0.02, table
-        assert score["pearson_r"] > gaussian["pearson_r"] + 0.002, table
-        assert score["psnr_db"] > gaussian["psnr_db"] + 0.3, table
+        assert score["pearson_r"] > gaussian["pearson_r"] + 0.003, table
+        assert score["psnr_db"] > gaussian["psnr_db"] + 0.6, table
     assert scores["unet"]["pearson_r"] > scores["cnn3"]["pearson_r"], table
     assert scores["unet"]["psnr_db"] > scores["cnn3"]["psnr_db"], table
     assert not any("negative" in flag or "Gaussian" in flag for flag in evaluation.flags)

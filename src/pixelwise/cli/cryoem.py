@@ -92,8 +92,16 @@ def denoise_command(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
 ) -> None:
     """Denoise micrographs or stacks of any size; MRC outputs keep the input header."""
+    import time
+
     from pixelwise.apps.cryoem.denoise import denoise_files
+    from pixelwise.engine import RichProgress
     from pixelwise.signals import terminate_as_interrupt
+
+    started = time.perf_counter()
+
+    def written_one(path: Path, done: int, total: int) -> None:
+        console.print(f"[{done}/{total}] wrote {path} ({time.perf_counter() - started:.1f} s)")
 
     with terminate_as_interrupt():
         written = denoise_files(
@@ -103,9 +111,10 @@ def denoise_command(
             patch_size=patch_size,
             dtype=dtype,
             device=device,
-            progress=True,
+            progress=RichProgress(),
+            on_written=written_one,
         )
-    console.print(f"wrote {len(written)} file(s): {written[0]}{' ...' if len(written) > 1 else ''}")
+    console.print(f"denoised {len(written)} file(s)")
 
 
 @app.command("evaluate")

@@ -110,6 +110,9 @@ class TrainerConfig(_Frozen):
     seed: int = Field(0, ge=0, le=2**63 - 1)
     deterministic: bool = True
     checkpoint_every: int = Field(1, ge=1, le=MAX_COUNT, description="write last.pt every N epochs")
+    keep_every: int | None = Field(
+        None, ge=1, le=MAX_COUNT, description="also keep epoch-NNNN.pt every N epochs"
+    )
     monitor: str = Field("val_loss", description="history key deciding best.pt")
     monitor_mode: Literal["min", "max"] = Field("min", description="whether lower or higher wins")
 

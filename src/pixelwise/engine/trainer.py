@@ -42,7 +42,7 @@ from pixelwise.engine.precision import PrecisionPolicy
 from pixelwise.engine.progress import ProgressReporter, SilentProgress
 from pixelwise.engine.seeding import configure_determinism, derive_seed, seed_everything
 from pixelwise.errors import CheckpointError, ConfigError, TrainingError
-from pixelwise.io.atomic import write_text_atomic
+from pixelwise.io.atomic import locked_folder, write_text_atomic
 from pixelwise.metrics.accumulate import Metric, Sum
 
 logger = logging.getLogger(__name__)
@@ -247,9 +247,12 @@ class Trainer:
         """Train ``task.model`` until ``config.epochs`` or ``config.max_steps`` is reached.
 
         Writes ``last.pt`` (every ``checkpoint_every`` epochs and at the end), ``best.pt``
-        (best ``monitor`` value under ``monitor_mode``; needs ``val_loader``) and
-        ``history.json`` into ``checkpoint_dir`` when one is given. ``learned_state`` (e.g.
-        normalisation statistics) is stored beside ``app_config`` in every checkpoint.
+        (best ``monitor`` value under ``monitor_mode``; needs ``val_loader``),
+        ``epoch-NNNN.pt`` (every ``keep_every`` epochs, when set) and
+        ``history.json`` into ``checkpoint_dir`` when one is given, which is locked
+        (:func:`~pixelwise.io.atomic.locked_folder`) before the first step, so an unusable
+        folder fails at once. ``learned_state`` (e.g. normalisation statistics) is stored
+        beside ``app_config`` in every checkpoint.
         """
         config = self.config
         model_config = model_config_of(task.model)
@@ -306,77 +309,87 @@ class Trainer:
                 history=result.history,
             )
 
-        epoch = start_epoch
-        try:
-            while (config.epochs is None or epoch < config.epochs) and not (
-                config.max_steps is not None and step >= config.max_steps
-            ):
-                seed_everything(derive_seed(config.seed, epoch))
-                for source in (
-                    getattr(train_loader, "dataset", None),
-                    getattr(train_loader, "sampler", None),
-                ):
-                    set_epoch = getattr(source, "set_epoch", None)
-                    if callable(set_epoch):
-                        set_epoch(epoch)
-                started = time.perf_counter()
-                with _training_model(task, train_model):
-                    losses, steps = self._train_epoch(
-                        task, train_loader, optimizer, scheduler, scaler, policy, epoch, step
-                    )
-                step += steps
-                result.optimizer_steps += steps
-                record: dict[str, Any] = {
-                    "epoch": epoch + 1,
-                    "step": step,
-                    **{f"train_{key}": value for key, value in losses.items()},
-                    "lr": optimizer.param_groups[0]["lr"],
-                }
-                if val_loader is not None:
-                    record.update(
-                        {f"val_{k}": v for k, v in self.evaluate(task, val_loader, policy).items()}
-                    )
-                record["seconds"] = time.perf_counter() - started
-                result.history.append(record)
-                epoch += 1
-                stop = _should_stop(task, record) or (
+        # The output folder is checked and locked before the first step: a file in its place,
+        # a read-only folder or one another run is writing to fails now, not at the end.
+        with locked_folder(directory) if directory is not None else contextlib.nullcontext():
+            epoch = start_epoch
+            try:
+                while (config.epochs is None or epoch < config.epochs) and not (
                     config.max_steps is not None and step >= config.max_steps
-                )
-                if directory is not None:
-                    value = record.get(config.monitor)
-                    improved = isinstance(value, (int, float)) and sign * value < best
-                    if isinstance(value, (int, float)) and improved:
-                        best = sign * float(value)
-                    metrics = {
-                        **_scalars(record),
-                        f"best_{config.monitor}": sign * best,
+                ):
+                    seed_everything(derive_seed(config.seed, epoch))
+                    for source in (
+                        getattr(train_loader, "dataset", None),
+                        getattr(train_loader, "sampler", None),
+                    ):
+                        set_epoch = getattr(source, "set_epoch", None)
+                        if callable(set_epoch):
+                            set_epoch(epoch)
+                    started = time.perf_counter()
+                    with _training_model(task, train_model):
+                        losses, steps = self._train_epoch(
+                            task, train_loader, optimizer, scheduler, scaler, policy, epoch, step
+                        )
+                    step += steps
+                    result.optimizer_steps += steps
+                    record: dict[str, Any] = {
+                        "epoch": epoch + 1,
+                        "step": step,
+                        **{f"train_{key}": value for key, value in losses.items()},
+                        "lr": optimizer.param_groups[0]["lr"],
                     }
-                    if improved:
-                        result.best_checkpoint = save_checkpoint(
-                            directory / "best.pt", checkpoint_at(epoch, metrics)
+                    if val_loader is not None:
+                        record.update(
+                            {
+                                f"val_{k}": v
+                                for k, v in self.evaluate(task, val_loader, policy).items()
+                            }
                         )
-                    is_last = stop or epoch == config.epochs
-                    if is_last or epoch % config.checkpoint_every == 0:
-                        result.last_checkpoint = save_checkpoint(
-                            directory / "last.pt", checkpoint_at(epoch, metrics)
-                        )
-                    write_text_atomic(
-                        directory / "history.json", json.dumps(result.history, indent=2)
+                    record["seconds"] = time.perf_counter() - started
+                    result.history.append(record)
+                    epoch += 1
+                    stop = _should_stop(task, record) or (
+                        config.max_steps is not None and step >= config.max_steps
                     )
-                if stop:
-                    break
-        except KeyboardInterrupt as interrupt:
-            last = result.last_checkpoint or (resume and Path(resume.source))
-            where = (
-                f"the last checkpoint is {last}; continue with --resume {last}"
-                if last
-                else "no checkpoint was written yet"
-            )
-            raise TrainingInterrupted(
-                f"training interrupted in epoch {epoch + 1}; {where}",
-                Path(last) if last else None,
-            ) from interrupt
-        return result
+                    if directory is not None:
+                        value = record.get(config.monitor)
+                        improved = isinstance(value, (int, float)) and sign * value < best
+                        if isinstance(value, (int, float)) and improved:
+                            best = sign * float(value)
+                        metrics = {
+                            **_scalars(record),
+                            f"best_{config.monitor}": sign * best,
+                        }
+                        if improved:
+                            result.best_checkpoint = save_checkpoint(
+                                directory / "best.pt", checkpoint_at(epoch, metrics)
+                            )
+                        is_last = stop or epoch == config.epochs
+                        if is_last or epoch % config.checkpoint_every == 0:
+                            result.last_checkpoint = save_checkpoint(
+                                directory / "last.pt", checkpoint_at(epoch, metrics)
+                            )
+                        if config.keep_every and epoch % config.keep_every == 0:
+                            save_checkpoint(
+                                directory / f"epoch-{epoch:04d}.pt", checkpoint_at(epoch, metrics)
+                            )
+                        write_text_atomic(
+                            directory / "history.json", json.dumps(result.history, indent=2)
+                        )
+                    if stop:
+                        break
+            except KeyboardInterrupt as interrupt:
+                last = result.last_checkpoint or (resume and Path(resume.source))
+                where = (
+                    f"the last checkpoint is {last}; continue with --resume {last}"
+                    if last
+                    else "no checkpoint was written yet"
+                )
+                raise TrainingInterrupted(
+                    f"training interrupted in epoch {epoch + 1}; {where}",
+                    Path(last) if last else None,
+                ) from interrupt
+            return result
 
     def _extra_modules(self, task: TrainingTask) -> dict[str, nn.Module]:
         """Task-owned modules on the engine's device; frozen ones stay in eval mode."""

@@ -162,14 +162,17 @@ def _acquire(path: Path, folder: Path) -> int:
 def locked_folder(folder: str | Path) -> Iterator[Path]:
     """Create ``folder`` if needed, check that it is writable, and lock it for the block.
 
-    The check creates and removes a probe file, so a read-only or full folder is reported
-    before any long work starts. The lock is an ``fcntl.flock`` on ``folder/.pixelwise.lock``
-    (which holds the owner's pid): a second process asking for it gets an
-    :class:`~pixelwise.errors.OutputError` at once rather than waiting. The lock is released
+    A file in its place is refused, and the check creates and removes a probe file, so a
+    read-only or full folder is reported before any long work starts. The lock is an
+    ``fcntl.flock`` on ``folder/.pixelwise.lock`` (which holds the owner's pid): a second
+    process asking for it gets an :class:`~pixelwise.errors.OutputError` at once rather than
+    waiting. The lock is released
     if the process dies. On exit the lock file is removed, and so is ``folder`` if this call
     created it and it is still empty.
     """
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(folder, "exists and is not a folder; give a folder for the outputs")
     created = not folder.exists()
     _make_folder(folder)
     try:

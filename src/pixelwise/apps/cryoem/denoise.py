@@ -8,7 +8,7 @@ rounding, without seams), and mapped back to its units.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ from torch import nn
 from pixelwise.apps.cryoem.micrographs import MicrographSource
 from pixelwise.apps.cryoem.train import APP
 from pixelwise.data import Normalization
-from pixelwise.engine import predict_array, resolve_device
+from pixelwise.engine import ProgressReporter, SilentProgress, predict_array, resolve_device
 from pixelwise.errors import InputError
 from pixelwise.io.mrc import MRC_SUFFIXES, write_mrc
 from pixelwise.io.registry import open_source, write_array
@@ -69,7 +69,11 @@ def _tile_edges(length: int, window: int) -> list[tuple[int, int]]:
 
 
 def predict_tiled(
-    model: nn.Module, values: np.ndarray, window: int, device: torch.device | str = "cpu"
+    model: nn.Module,
+    values: np.ndarray,
+    window: int,
+    device: torch.device | str = "cpu",
+    on_tile: Callable[[], None] | None = None,
 ) -> np.ndarray:
     """Predict a standardised ``(Y, X)`` array in ``window``-sized tiles, exactly.
 
@@ -77,7 +81,8 @@ def predict_tiled(
     real neighbouring pixels and only its core is kept, so every output pixel is computed
     from the same inputs as in whole-image inference: there are no seams to blend. Tile
     origins are multiples of the network's size multiple, so pooling grids line up too.
-    Memory is bounded by ``(window + 2 * halo)²``.
+    Memory is bounded by ``(window + 2 * halo)²``. ``on_tile`` is called after each tile
+    (:func:`tile_count` of them).
     """
     multiple = size_multiple_of(model)
     window = max(multiple, -(-window // multiple) * multiple)
@@ -86,7 +91,10 @@ def predict_tiled(
     target = torch.device(device) if isinstance(device, str) else device
     model = model.to(target)
     if height <= window and width <= window:
-        return predict_array(model, values, window=None, size_multiple=multiple, device=target)
+        whole = predict_array(model, values, window=None, size_multiple=multiple, device=target)
+        if on_tile is not None:
+            on_tile()
+        return whole
     output = np.empty((height, width), np.float32)
     for y0, y1 in _tile_edges(height, window):
         for x0, x1 in _tile_edges(width, window):
@@ -99,7 +107,20 @@ def predict_tiled(
                 model, values[ya:yb, xa:xb], window=None, size_multiple=multiple, device=target
             )
             output[y0:y1, x0:x1] = tile[y0 - ya : y1 - ya, x0 - xa : x1 - xa]
+            if on_tile is not None:
+                on_tile()
     return output
+
+
+def tile_count(shape: tuple[int, ...], window: int | None = None) -> int:
+    """How many tiles :func:`predict_tiled` uses for a ``(Y, X)`` micrograph (at most).
+
+    >>> tile_count((1000, 1100), 512)
+    6
+    """
+    window = window or DEFAULT_WINDOW
+    height, width = shape[-2:]
+    return -(-height // window) * -(-width // window)
 
 
 def denoise_array(
@@ -108,12 +129,13 @@ def denoise_array(
     *,
     patch_size: int | None = None,
     device: str = "auto",
+    on_tile: Callable[[], None] | None = None,
 ) -> np.ndarray:
     """Denoise one ``(Y, X)`` micrograph of any size -> float32 ``(Y, X)`` in its own units.
 
     The micrograph is standardised by its own mean and std, predicted in tiles of
-    ``patch_size`` (default 512; smaller needs less memory) by :func:`predict_tiled`, and
-    mapped back.
+    ``patch_size`` (default 512; smaller needs less memory) by :func:`predict_tiled`
+    (``on_tile`` is called after each), and mapped back.
 
     Examples
     --------
@@ -131,7 +153,11 @@ def denoise_array(
     model = trained.model if isinstance(trained, TrainedModel) else trained
     own = Normalization(mean=float(values.mean(dtype=np.float64)), std=std)
     prediction = predict_tiled(
-        model.eval(), own.apply(values), patch_size or DEFAULT_WINDOW, resolve_device(device)
+        model.eval(),
+        own.apply(values),
+        patch_size or DEFAULT_WINDOW,
+        resolve_device(device),
+        on_tile,
     )
     return own.invert(prediction)
 
@@ -155,6 +181,7 @@ def denoise_file(
     patch_size: int | None = None,
     dtype: str = "float32",
     device: str = "auto",
+    on_tile: Callable[[], None] | None = None,
 ) -> np.ndarray:
     """Denoise a micrograph or stack file into ``output_path`` (atomically); return the result.
 
@@ -167,7 +194,9 @@ def denoise_file(
     sources = micrographs_of(input_path)
     try:
         results = [
-            denoise_array(trained, source.whole(), patch_size=patch_size, device=device)
+            denoise_array(
+                trained, source.whole(), patch_size=patch_size, device=device, on_tile=on_tile
+            )
             for source in sources
         ]
     finally:
@@ -193,9 +222,14 @@ def denoise_files(
     patch_size: int | None = None,
     dtype: str = "float32",
     device: str = "auto",
-    progress: bool = False,
+    progress: ProgressReporter | None = None,
+    on_written: Callable[[Path, int, int], None] | None = None,
 ) -> list[Path]:
-    """Denoise files into ``output``: a folder (same names) for several inputs, else a file."""
+    """Denoise files into ``output``: a folder (same names) for several inputs, else a file.
+
+    ``progress`` gets one bar over the files and, per file, one over its tiles (phases
+    ``files`` and ``file``); ``on_written(path, done, total)`` is called after each file.
+    """
     trained = load_denoiser(checkpoint)
     output = Path(output)
     many = len(inputs) > 1 or output.is_dir()
@@ -203,11 +237,26 @@ def denoise_files(
     for path, target in zip(inputs, targets, strict=True):
         if Path(path).resolve() == target.resolve():
             raise InputError(target, "is the input file; choose another output")
-    jobs: Iterable[tuple[str | Path, Path]] = list(zip(inputs, targets, strict=True))
-    if progress:
-        from rich.progress import track
-
-        jobs = track(jobs, description="denoising", total=len(targets), transient=True)
-    for path, target in jobs:
-        denoise_file(path, target, trained, patch_size=patch_size, dtype=dtype, device=device)
+    reporter = progress or SilentProgress()
+    reporter.start("files", len(targets), f"denoising {len(targets)} file(s)")
+    for done, (path, target) in enumerate(zip(inputs, targets, strict=True), start=1):
+        source = open_source(path)
+        shape = tuple(source.shape)
+        source.close()
+        entries = shape[0] if len(shape) == 3 else 1
+        reporter.start("file", entries * tile_count(shape, patch_size), Path(path).name)
+        denoise_file(
+            path,
+            target,
+            trained,
+            patch_size=patch_size,
+            dtype=dtype,
+            device=device,
+            on_tile=lambda: reporter.advance("file"),
+        )
+        reporter.finish("file")
+        reporter.advance("files")
+        if on_written is not None:
+            on_written(target, done, len(targets))
+    reporter.finish("files")
     return targets

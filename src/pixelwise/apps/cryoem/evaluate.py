@@ -14,7 +14,6 @@ epochs across the checkpoints given, and a denoiser no better than the tuned Gau
 from __future__ import annotations
 
 import functools
-import itertools
 import json
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -252,26 +251,45 @@ def red_flags(
             flags.append(
                 f"{label}: test MSE {score['mse']:.5f} is far from validation MSE {validation:.5f}"
             )
-    runs: dict[str, list[str]] = {}
-    for label in labels:  # only checkpoints of one run (same network and output) are compared
+    flags += _worse_with_epochs(scores, labels, checkpoints, has_clean)
+    return flags
+
+
+def _worse_with_epochs(
+    scores: Mapping[str, Mapping[str, Any]],
+    labels: Sequence[str],
+    checkpoints: Mapping[str, TrainedModel],
+    has_clean: bool,
+) -> list[str]:
+    """Checkpoints of one run (same network and output folder) that score worse than an
+    earlier epoch of it: each is compared with the best epoch before it, not only with its
+    neighbour, so a slow drift over many epochs is caught as well as one bad step."""
+    runs: dict[str, dict[int, str]] = {}
+    for label in labels:
         stored = checkpoints[label].checkpoint
         run = json.dumps([stored.model_config, stored.app_config.get("output_dir")])
-        runs.setdefault(run, []).append(label)
+        runs.setdefault(run, {}).setdefault(stored.epoch, label)  # best.pt == last.pt: once
     metric = "mse" if has_clean else "split_half_r"
-    for members in runs.values():
-        ordered = sorted(members, key=lambda label: checkpoints[label].checkpoint.epoch)
-        for earlier, later in itertools.pairwise(ordered):
-            a, b = scores[earlier][metric], scores[later][metric]
-            worse = b > a * (1 + WORSE_SHARE) if has_clean else b < a - WORSE_SHARE * abs(a)
-            if worse:
-                epochs = (
-                    checkpoints[earlier].checkpoint.epoch,
-                    checkpoints[later].checkpoint.epoch,
-                )
-                flags.append(
-                    f"{later} (epoch {epochs[1]}) is worse than {earlier} (epoch {epochs[0]}): "
-                    f"{metric} {a:.5f} -> {b:.5f}; more training made it worse"
-                )
+    sign = 1.0 if has_clean else -1.0  # lower MSE is better, higher split-half r is better
+    flags = []
+    for by_epoch in runs.values():
+        best: tuple[float, int] | None = None  # (signed value, epoch) of the best so far
+        worst: tuple[float, int, int] | None = None  # (excess, epoch, best epoch before it)
+        for epoch in sorted(by_epoch):
+            value = sign * scores[by_epoch[epoch]][metric]
+            if best is None or value < best[0]:
+                best = (value, epoch)
+                continue
+            excess = (value - best[0]) / max(abs(best[0]), 1e-12)
+            if excess > WORSE_SHARE and (worst is None or excess >= worst[0]):
+                worst = (excess, epoch, best[1])
+        if worst is not None:
+            _, epoch, best_epoch = worst
+            a, b = scores[by_epoch[best_epoch]][metric], scores[by_epoch[epoch]][metric]
+            flags.append(
+                f"{by_epoch[epoch]} (epoch {epoch}) is worse than epoch {best_epoch} of the "
+                f"same run ({metric} {a:.5f} -> {b:.5f}): more training made it worse"
+            )
     return flags
 
 

@@ -68,7 +68,9 @@ class SimulationConfig(BaseModel):
     bfactor: tuple[float, float] = Field((30.0, 90.0), description="range of B-factors, Å²")
     species: int = Field(3, ge=1, le=50, description="distinct proteins in the data set")
     structure_seed: int = Field(0, ge=0, description="seed of the protein models")
-    residues: tuple[int, int] = Field((1500, 6000), description="range of chain lengths")
+    residues: tuple[int, int] = Field(
+        (4000, 12000), description="range of chain lengths (440 kDa to 1.3 MDa at 110 Da each)"
+    )
     atoms_per_residue: int = Field(4, ge=1, le=12)
     atom_sigma: float = Field(0.9, gt=0, le=5, description="pseudo-atom Gaussian sigma, Å")
     protein_excess_v: float = Field(
@@ -135,7 +137,7 @@ class Micrograph:
 
 def _chain(rng: np.random.Generator, residues: int, per_residue: int) -> np.ndarray:
     """Atom coordinates (n, 3) in Å of a compact, persistent chain centred on the origin."""
-    radius = 2.2 * residues ** (1.0 / 3.0)  # protein density: ~1 residue per 110 Å³
+    radius = 2.97 * residues ** (1.0 / 3.0)  # a sphere of 110 Å³ per residue (1.35 g/cm³)
     axes = radius * rng.uniform(0.7, 1.3, size=3)
     step = 3.8
     positions = np.empty((residues, 3))

@@ -24,6 +24,27 @@ def stored_split(trained: TrainedModel) -> dict[str, list[MicrographPair]]:
     return split_of(config.data)
 
 
+def checkpoint_files(path: str | Path) -> list[Path]:
+    """``[path]`` for a file; for a run folder its ``epoch-*.pt`` and ``last.pt``, in order.
+
+    ``best.pt`` is left out when epoch checkpoints exist (it repeats one of them).
+
+    Examples
+    --------
+    >>> [str(p) for p in checkpoint_files("runs/cryoem/last.pt")]
+    ['runs/cryoem/last.pt']
+    """
+    path = Path(path)
+    if not path.is_dir():
+        return [path]
+    found = sorted(path.glob("epoch-*.pt")) + [p for p in [path / "last.pt"] if p.is_file()]
+    if not found and (path / "best.pt").is_file():
+        found = [path / "best.pt"]
+    if not found:
+        raise InputError(path, "folder holds no checkpoints (epoch-*.pt, last.pt, best.pt)")
+    return found
+
+
 def evaluate_checkpoints(
     checkpoints: Sequence[str | Path],
     output_dir: str | Path,
@@ -36,10 +57,13 @@ def evaluate_checkpoints(
 ) -> tuple[Evaluation, Path]:
     """Evaluate ``checkpoints`` and write ``report.html`` + ``metrics.json`` to ``output_dir``.
 
-    Test micrographs: ``inputs``/``targets`` when given, else the first checkpoint's own
-    test split; validation micrographs (Gaussian tuning, test-vs-validation check): the
-    first checkpoint's validation split when its files can be opened.
+    A folder stands for its checkpoints (:func:`checkpoint_files`), so every kept epoch of
+    a run enters the "worse with more epochs" check. Test micrographs: ``inputs``/``targets``
+    when given, else the first checkpoint's own test split; validation micrographs (Gaussian
+    tuning, test-vs-validation check): the first checkpoint's validation split when its
+    files can be opened.
     """
+    checkpoints = [file for path in checkpoints for file in checkpoint_files(path)]
     if not checkpoints:
         raise ConfigError("give at least one checkpoint")
     if kind not in ("paired", "n2n"):
