@@ -77,6 +77,8 @@ def test_prediction_is_rebuilt_from_the_checkpoint_alone(tmp_path, monkeypatch):
     np.testing.assert_array_equal(a.masks, b.masks)
     np.testing.assert_array_equal(a.boundaries, b.boundaries)
     assert summary["preprocessing"]["clahe_clip_limit"] == 4.0
+    # Rebuild with the real defaults again, or later tests would train with the patched ones.
+    monkeypatch.undo()
     oct_config.OctConfig.model_rebuild(force=True)
 
 
