@@ -143,3 +143,37 @@ def test_masked_mse_rejects_an_empty_mask() -> None:
     x = torch.zeros(1, 1, 4, 4)
     with pytest.raises(TrainingError, match="no position"):
         masked_mse(x, x, torch.zeros_like(x, dtype=torch.bool))
+
+
+def test_median_replacement_is_the_windows_median_without_the_pixel() -> None:
+    # N2V2's replacement: position codes make every window's median known exactly.
+    x = position_coded(2, 9, 11)
+    corrupted, mask = random_pixel_mask(x, 0.05, 1, seeded(3), replacement="median")
+    batch, _, rows, cols = torch.nonzero(mask[:, :1], as_tuple=True)
+    assert len(rows) > 0
+    for b, r, c in zip(batch.tolist(), rows.tolist(), cols.tolist(), strict=True):
+        window = x[b, 0, max(r - 1, 0) : r + 2, max(c - 1, 0) : c + 2].flatten()
+        others = window[window != x[b, 0, r, c]]
+        assert corrupted[b, 0, r, c] == others.median()  # lower median, as torch takes it
+        assert corrupted[b, 1, r, c] == (-others).median()  # per channel
+    assert torch.equal(corrupted[~mask], x[~mask])
+
+
+def test_n2v2_unet_options_keep_shapes_and_default_weights() -> None:
+    from pixelwise.models.unet import UNet, UNetConfig
+
+    x = torch.randn(2, 3, 16, 24)
+    plain = UNet(UNetConfig(in_channels=3))
+    n2v2 = UNet(UNetConfig(in_channels=3, pooling="blur", top_skip=False))
+    assert plain(x).shape == n2v2(x).shape == (2, 1, 16, 24)
+    # The defaults are unchanged (OCT and cryo-EM checkpoints load); without the top skip
+    # the last decoder takes only the upsampled features, half the input channels.
+    assert set(plain.state_dict()) == set(n2v2.state_dict())
+    assert plain.decoders[-1][0].in_channels == 2 * n2v2.decoders[-1][0].in_channels
+    # Blur-pooling keeps a constant and spreads an impulse over neighbouring outputs
+    # (anti-aliasing); max-pooling moves it, whole, to one output.
+    pooled = n2v2.pool(torch.ones(1, 1, 8, 8))
+    assert pooled.shape == (1, 1, 4, 4) and torch.allclose(pooled, torch.ones_like(pooled))
+    impulse = torch.zeros(1, 1, 8, 8)
+    impulse[0, 0, 3, 3] = 1.0
+    assert (plain.pool(impulse) > 0).sum() == 1 and (n2v2.pool(impulse) > 0).sum() > 1

@@ -1,4 +1,4 @@
-"""The headline result: trace-wise masking removes trace-wise noise; plain N2V cannot."""
+"""The headline result: the default learned recipe beats the whole classical toolbox."""
 
 from __future__ import annotations
 
@@ -10,18 +10,19 @@ from pixelwise.apps.seismic.demo import DemoConfig, run_demo
 
 
 @pytest.mark.slow
-def test_tracewise_masking_gains_6_db_and_beats_random_masking(tmp_path):
-    # The demo's noise (white + band-limited trace-wise) on a 128x128 section, and a training
-    # budget small enough for CI; the full demo (256x256) gains about 11 dB.
-    config = DemoConfig(n_samples=128, n_traces=128, epochs=8, patches_per_epoch=192, seed=0)
-    tracewise = run_demo(tmp_path / "tracewise", config)
-    plain = run_demo(tmp_path / "random", config.model_copy(update={"masking": "random"}))
+def test_default_recipe_gains_6_db_and_beats_the_best_classical_method(tmp_path):
+    # The demo's noise (white + band-limited trace-wise on 10% of traces) on a 128x128
+    # section, with a training budget small enough for CI. The default recipe (noisy traces
+    # flagged and edited, blind-spot denoising, four-flip ensemble) gains about 11.8 dB and
+    # beats the best classical method (the trace-edit + f-k + wavelet chain) by about
+    # 0.35 dB here; with hidden noisy traces and mixed masks it lost by 1.5 dB.
+    metrics = run_demo(tmp_path, DemoConfig(n_samples=128, n_traces=128, epochs=8, seed=0))
 
-    assert tracewise["snr_noisy_db"] == pytest.approx(plain["snr_noisy_db"])  # same data
-    assert tracewise["snr_gain_db"] >= 6.0
-    assert tracewise["snr_denoised_db"] >= plain["snr_denoised_db"] + 3.0
+    assert metrics["snr_gain_db"] >= 6.0
+    assert metrics["best_classical"] == "chain"
+    assert metrics["snr_denoised_db"] > metrics["snr_best_classical_db"]
 
-    written = json.loads((tmp_path / "tracewise" / "metrics.json").read_text())
-    assert written["snr_gain_db"] == pytest.approx(tracewise["snr_gain_db"])
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    assert written["snr_gain_db"] == pytest.approx(metrics["snr_gain_db"])
     for name in ("noisy.sgy", "denoised.sgy", "before_after.png", "difference.png"):
-        assert (tmp_path / "tracewise" / name).stat().st_size > 0
+        assert (tmp_path / name).stat().st_size > 0

@@ -37,19 +37,16 @@ def _notes() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _output_folder(folder: Path) -> Iterator[None]:
-    """Check ``folder`` before any training and hold it for the block.
+    """Check the demo's ``folder`` before it starts and hold it for the block.
 
     A file of that name, a read-only folder or a folder that another run is writing to is
-    refused at once (:func:`~pixelwise.io.atomic.locked_folder`), not after the training.
-    Under torchrun only the main process (rank 0), which writes the checkpoints, locks it.
+    refused at once (:func:`~pixelwise.io.atomic.locked_folder`). Under torchrun only the
+    main process (rank 0) locks it.
     """
     import os
 
-    from pixelwise.errors import OutputError
     from pixelwise.io.atomic import locked_folder
 
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(folder, "exists and is not a folder; give a folder for the outputs")
     if os.environ.get("RANK", "0") != "0":
         yield
         return
@@ -100,7 +97,7 @@ def train_command(
 
     run_config = SeismicConfig.from_yaml(config, overrides or [])
     try:
-        with terminate_as_interrupt(), _output_folder(run_config.output_dir), _notes():
+        with terminate_as_interrupt(), _notes():  # Trainer.fit checks output_dir first
             result = train(run_config, progress=RichProgress(), resume=resume)
     except TrainingInterrupted as interrupted:
         Console(stderr=True, highlight=False).print(f"interrupted: {interrupted}")
@@ -129,7 +126,7 @@ def denoise_command(
     ] = "learned",
     geometry: Annotated[
         str | None,
-        typer.Option(help="file, inline, crossline or gather (default: the checkpoint's)"),
+        typer.Option(help="file, inline, crossline, gather or volume (default: the checkpoint's)"),
     ] = None,
     gather_byte: Annotated[int, typer.Option(help="trace-header byte of the gather key")] = 9,
     dt: Annotated[
@@ -193,7 +190,9 @@ def denoise_command(
 def demo_command(
     output_dir: Annotated[Path, typer.Option("--output-dir", "-o")] = Path("runs/seismic-demo"),
     epochs: Annotated[int | None, typer.Option(help="override the demo's epoch count")] = None,
-    masking: Annotated[str, typer.Option(help="tracewise or random")] = "tracewise",
+    masking: Annotated[
+        str, typer.Option(help="mixed (the default recipe), tracewise or random")
+    ] = "mixed",
 ) -> None:
     """Synthesise a noisy section, train briefly, denoise, and write figures and metrics."""
     from pixelwise.apps.seismic.demo import DemoConfig, run_demo

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -33,17 +34,24 @@ class ProgressReporter(Protocol):
 
 
 class RichProgress:
-    """Progress bars drawn with rich; one bar per phase, removed when the phase ends."""
+    """Progress bars drawn with rich on stderr; one bar per phase, removed when it ends.
 
-    def __init__(self, enabled: bool = True) -> None:
+    Bars are drawn only on a terminal: in a log file or a pipe (``console`` not a terminal)
+    a transient bar could not be erased and would leave one blank line per phase, so nothing
+    is written there.
+    """
+
+    def __init__(self, enabled: bool = True, console: Console | None = None) -> None:
+        console = console or Console(stderr=True)
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TextColumn("{task.fields[metrics]}"),
+            console=console,
             transient=True,
-            disable=not enabled,
+            disable=not enabled or not console.is_terminal,
         )
         self._tasks: dict[str, TaskID] = {}
 

@@ -7,6 +7,7 @@ reads works, as long as the array is 2-D ``(n_samples, n_traces)``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -17,11 +18,12 @@ from pixelwise.io.section import require_2d
 from pixelwise.io.sources import ArraySource, full_window
 
 
-def open_section(path: str | Path) -> ArraySource:
+def open_section(path: str | Path, **options: Any) -> ArraySource:
     """Open a 2-D section ``(n_samples, n_traces)`` of any registered format.
 
     Checked like every source (real, non-empty, finite) and to be 2-D; raises
-    :class:`~pixelwise.errors.InputError` naming the file otherwise.
+    :class:`~pixelwise.errors.InputError` naming the file otherwise. ``options`` go to the
+    reader (``finite=False``: SEG-Y and ``.npy`` sections may hold NaN traces).
 
     >>> import tempfile
     >>> path = Path(tempfile.mkdtemp()) / "line.npy"
@@ -29,7 +31,7 @@ def open_section(path: str | Path) -> ArraySource:
     >>> open_section(path).shape
     (50, 8)
     """
-    source = open_source(path)
+    source = open_source(path, **options)
     try:
         require_2d(path, source.shape)
     except InputError:

@@ -111,12 +111,12 @@ class NpySource(FileSource):
     ((3, 4), [[1.0, 2.0]])
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, finite: bool = True) -> None:
         super().__init__(path)
         array = self.handle
         self.shape = tuple(array.shape)
         self.dtype = array.dtype.newbyteorder("=")
-        validate_source(self)
+        validate_source(self, finite=finite)  # finite=False: NaN allowed (missing data)
 
     def _open(self) -> np.ndarray:
         return map_npy(self.path)

@@ -313,13 +313,14 @@ class SegySource(FileSource):
     [[1.0], [4.0]]
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, finite: bool = True) -> None:
         super().__init__(path)
         self.layout = inspect_segy(self.path)
         segy = self.handle
         self.shape = (len(segy.samples), segy.tracecount)
         self.dtype = np.dtype(np.float32)
-        validate_source(self, axis=1)  # traces are contiguous in the file
+        # Traces are contiguous in the file; finite=False allows NaN (missing data).
+        validate_source(self, axis=1, finite=finite)
 
     def _open(self) -> segyio.SegyFile:
         return _open_segy(self.path)

@@ -212,8 +212,10 @@ def require_finite(source: ArraySource, axis: int = 0) -> None:
             raise InputError(source.source, "data contains NaN or Inf values")
 
 
-def validate_source(source: ArraySource, axis: int = 0) -> None:
+def validate_source(source: ArraySource, axis: int = 0, *, finite: bool = True) -> None:
     """Check a freshly opened source: real dtype, at least one axis, non-empty, finite.
+
+    ``finite=False`` skips the NaN/Inf scan, for callers that treat NaN as missing data.
 
     Readers call this at open, so bad data fails with the file's name before training
     starts. Finiteness is scanned in bounded slabs along ``axis`` (see :func:`require_finite`).
@@ -223,7 +225,8 @@ def validate_source(source: ArraySource, axis: int = 0) -> None:
         require_real(source.source, source.dtype)
         if not source.shape or 0 in source.shape:
             raise InputError(source.source, f"data is empty or scalar (shape {source.shape})")
-        require_finite(source, axis)
+        if finite:
+            require_finite(source, axis)
     except InputError:
         source.close()
         raise

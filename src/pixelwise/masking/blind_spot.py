@@ -13,6 +13,7 @@ device) and never depends on the values of ``x``.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 
@@ -79,11 +80,34 @@ def _random_neighbours(
     return top + pick // window_width, left + pick % window_width
 
 
+def _neighbourhood_median(
+    x: torch.Tensor, batch: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, radius: int
+) -> torch.Tensor:
+    """Per channel, the median of each pixel's window *without the pixel*, ``(P, C)``.
+
+    The ``(2 * radius + 1)^2`` window is clipped to the image (pixels past the border do
+    not count), as in :func:`_random_neighbours`.
+    """
+    height, width = x.shape[2:]
+    values = []
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            if dy == 0 and dx == 0:
+                continue
+            y, z = rows + dy, cols + dx
+            inside = ((y >= 0) & (y < height) & (z >= 0) & (z < width))[:, None]
+            value = x[batch, :, y.clamp(0, height - 1), z.clamp(0, width - 1)]
+            values.append(torch.where(inside, value, torch.full_like(value, float("nan"))))
+    return torch.stack(values).nanmedian(dim=0).values
+
+
 def random_pixel_mask(
     x: torch.Tensor,
     active_fraction: float = 0.002,
     radius: int = 2,
     generator: torch.Generator | None = None,
+    *,
+    replacement: Literal["neighbour", "median"] = "neighbour",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Noise2Void corruption: replace ~``active_fraction`` of pixels by a random neighbour.
 
@@ -91,19 +115,24 @@ def random_pixel_mask(
     random offset inside it, so an image smaller than a cell may get none. Each is replaced by
     the value of a different pixel within ``radius`` (Chebyshev distance, clipped at the image
     border). All channels of an active pixel are blinded together and take the same
-    neighbour, so no channel leaks the pixel's value.
+    neighbour, so no channel leaks the pixel's value. With ``replacement="median"`` an
+    active pixel takes the median of its window without itself instead (N2V2's fix: a random
+    neighbour sometimes copies a value that correlates with the pixel's own).
 
     Args:
         x: float batch ``(N, C, H, W)``.
         active_fraction: expected share of active pixels per image, in ``(0, 1]``.
         radius: neighbourhood radius (>= 1) the replacement values are drawn from.
         generator: source of randomness, on ``x``'s device.
+        replacement: ``"neighbour"`` (Noise2Void) or ``"median"`` (N2V2).
 
     Returns:
         ``(corrupted, mask)``: a corrupted copy of ``x`` and a bool tensor shaped like ``x``,
         True at active pixels.
     """
     _check_batch(x)
+    if replacement not in ("neighbour", "median"):
+        raise ConfigError(f"replacement must be 'neighbour' or 'median', got {replacement!r}")
     if not 0 < active_fraction <= 1:
         raise ConfigError(f"active_fraction must be in (0, 1], got {active_fraction}")
     if radius < 1:
@@ -114,9 +143,12 @@ def random_pixel_mask(
     batch, rows, cols = _stratified_pixels(
         (n_images, height, width), active_fraction, generator, x.device
     )
-    source_rows, source_cols = _random_neighbours(rows, cols, (height, width), radius, generator)
     corrupted = x.clone()
-    corrupted[batch, :, rows, cols] = x[batch, :, source_rows, source_cols]
+    if replacement == "median":
+        corrupted[batch, :, rows, cols] = _neighbourhood_median(x, batch, rows, cols, radius)
+    else:
+        source = _random_neighbours(rows, cols, (height, width), radius, generator)
+        corrupted[batch, :, rows, cols] = x[batch, :, source[0], source[1]]
     mask = torch.zeros_like(x, dtype=torch.bool)
     mask[batch, :, rows, cols] = True
     return corrupted, mask

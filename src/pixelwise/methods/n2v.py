@@ -68,6 +68,11 @@ class MaskingConfig(BaseModel):
         0.002, gt=0, le=0.25, description="random: share of pixels masked per patch"
     )
     radius: int = Field(2, ge=1, le=16, description="random: neighbourhood radius of replacements")
+    replacement: Literal["neighbour", "median"] = Field(
+        "neighbour",
+        description="random: a masked pixel takes a random neighbour's value (N2V) or its "
+        "window's median without itself (N2V2)",
+    )
     trace_fraction: float = Field(
         0.05, gt=0, le=0.5, description="tracewise: share of traces (columns) blinded per patch"
     )
@@ -77,12 +82,18 @@ class Noise2VoidTask:
     """Engine task: batches are ``{"image": (N, C, H, W)}`` noisy patches, no clean targets.
 
     An optional ``"valid"`` entry (bool ``(N, H, W)``, False on every sample of a bad trace)
-    hides bad traces from the input and keeps them out of the loss.
+    hides bad traces from the input and keeps them out of the loss. With ``target_channel``
+    the images carry context channels (e.g. neighbouring seismic inlines, whose noise is
+    independent of the target's): only that channel is masked and predicted, by a
+    one-channel model that sees every channel.
     """
 
-    def __init__(self, model: nn.Module, masking: MaskingConfig) -> None:
+    def __init__(
+        self, model: nn.Module, masking: MaskingConfig, target_channel: int | None = None
+    ) -> None:
         self.model = model
         self.masking = masking
+        self.target_channel = target_channel
 
     def corrupt(self, batch: Tensor, bad: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Return (corrupted batch, boolean mask of the blinded positions).
@@ -98,17 +109,28 @@ class Noise2VoidTask:
             corrupted = batch if bad is None else hide_traces(batch, bad)
             mask = torch.zeros_like(batch, dtype=torch.bool)
         corrupted, pixels = random_pixel_mask(
-            corrupted, active_fraction=masking.active_fraction, radius=masking.radius
+            corrupted,
+            active_fraction=masking.active_fraction,
+            radius=masking.radius,
+            replacement=masking.replacement,
         )
         if bad is not None:
             pixels &= ~bad[:, None, None, :]
         return corrupted, mask | pixels
 
     def _corrupt_batch(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """``(target, network input, mask)``; target and mask have the model's channels."""
         image = batch["image"]
         bad = ~batch["valid"].all(dim=1) if "valid" in batch else None
-        corrupted, mask = self.corrupt(image, bad)
-        return image, corrupted, mask
+        channel = self.target_channel
+        if channel is None:
+            corrupted, mask = self.corrupt(image, bad)
+            return image, corrupted, mask
+        target = image[:, channel : channel + 1]
+        corrupted_target, mask = self.corrupt(target, bad)
+        corrupted = image.clone()
+        corrupted[:, channel : channel + 1] = corrupted_target
+        return target, corrupted, mask
 
     def training_step(self, batch: Mapping[str, Tensor]) -> Tensor:
         image, corrupted, mask = self._corrupt_batch(batch)
@@ -151,6 +173,7 @@ def fit_noise2void(
     app_config: Mapping[str, Any] | None = None,
     resume: Checkpoint | None = None,
     extra_state: Mapping[str, Any] | None = None,
+    target_channel: int | None = None,
 ) -> Noise2VoidRun:
     """Train a blind-spot denoiser on noisy ``train`` sources; the one Noise2Void recipe.
 
@@ -165,6 +188,9 @@ def fit_noise2void(
     source, shaped like it; ``validation_valid`` likewise for ``validation``) marks the good
     samples: traces that are False are hidden from the network and kept out of the loss.
     ``extra_state`` is stored in the checkpoints' ``learned_state`` beside the statistics.
+    ``target_channel`` (with a ``layout`` holding ``"c"``; the ``valid`` masks then have no
+    channel axis) trains a one-channel ``model`` to denoise that channel from all of them
+    (:class:`Noise2VoidTask`).
     """
     seed = trainer.seed
     network = seeded_model(model, seed)
@@ -186,7 +212,8 @@ def fit_noise2void(
     ) -> PatchDataset:
         fields = [DataField("image", sources, FieldKind.IMAGE, layout)]
         if masks is not None:
-            fields.append(DataField("valid", masks, FieldKind.MASK, layout))
+            mask_layout = Layout(layout.letters.replace("c", ""))
+            fields.append(DataField("valid", masks, FieldKind.MASK, mask_layout))
         return PatchDataset(
             fields,
             data.patch_size,
@@ -212,7 +239,7 @@ def fit_noise2void(
         else None
     )
     result = Trainer(trainer, progress=progress).fit(
-        Noise2VoidTask(network, masking),
+        Noise2VoidTask(network, masking, target_channel),
         make_loader(train_set, data.batch_size, num_workers=data.num_workers),
         validation_loader,
         checkpoint_dir=checkpoint_dir,

@@ -42,6 +42,16 @@ class UNetConfig(BaseModel):
     residual: bool = Field(
         False, description="add the input to the output (needs in == out channels)"
     )
+    pooling: Literal["max", "blur"] = Field(
+        "max",
+        description="downsampling: 'max' (2x2 max-pool) or 'blur' (N2V2's max-blur-pool: "
+        "stride-1 max-pool, then a [1 2 1] binomial blur with stride 2, against aliasing)",
+    )
+    top_skip: bool = Field(
+        True,
+        description="concatenate the full-resolution encoder features into the last decoder; "
+        "N2V2 drops this skip so blind-spot outputs show no checkerboard artefacts",
+    )
 
     @property
     def size_multiple(self) -> int:
@@ -49,9 +59,35 @@ class UNetConfig(BaseModel):
         return 2 ** (self.levels - 1)
 
 
+class MaxBlurPool(nn.Module):
+    """Anti-aliased 2x downsampling (Zhang, 2019), as N2V2 uses it.
+
+    A 2x2 max-pool with stride 1 keeps the max-pool's nonlinearity; a separable ``[1, 2, 1]``
+    binomial blur with stride 2 then subsamples without aliasing. Even sizes are halved.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        taps = torch.tensor([1.0, 2.0, 1.0])
+        self.register_buffer("kernel", (taps[:, None] * taps[None, :] / 16)[None, None], False)
+        self.max = nn.MaxPool2d(2, stride=1)
+        self.kernel: Tensor
+
+    def forward(self, x: Tensor) -> Tensor:
+        pooled = nn.functional.pad(self.max(x), (0, 1, 0, 1), mode="replicate")
+        channels = pooled.shape[1]
+        kernel = self.kernel.to(pooled.dtype).expand(channels, 1, 3, 3)
+        padded = nn.functional.pad(pooled, (1, 1, 1, 1), mode="replicate")
+        return nn.functional.conv2d(padded, kernel, stride=2, groups=channels)
+
+
 @register_model(UNetConfig)
 class UNet(nn.Module):
-    """Encoder-decoder with skip connections (Ronneberger et al., 2015)."""
+    """Encoder-decoder with skip connections (Ronneberger et al., 2015).
+
+    ``pooling="blur"`` and ``top_skip=False`` are N2V2's fixes (Hoeck et al., 2022) against
+    the checkerboard artefacts of blind-spot training.
+    """
 
     def __init__(self, config: UNetConfig) -> None:
         super().__init__()
@@ -65,12 +101,13 @@ class UNet(nn.Module):
         for width in widths:
             self.encoders.append(block(previous, width))
             previous = width
-        self.pool = nn.MaxPool2d(2)
+        self.pool: nn.Module = MaxBlurPool() if config.pooling == "blur" else nn.MaxPool2d(2)
         self.upsamplers = nn.ModuleList()
         self.decoders = nn.ModuleList()
-        for width in reversed(widths[:-1]):
+        for level, width in reversed(list(enumerate(widths[:-1]))):
             self.upsamplers.append(nn.ConvTranspose2d(previous, width, kernel_size=2, stride=2))
-            self.decoders.append(block(2 * width, width))
+            skipped = level == 0 and not config.top_skip
+            self.decoders.append(block(width if skipped else 2 * width, width))
             previous = width
         self.head = nn.Conv2d(previous, config.out_channels, kernel_size=1)
         init_weights(self)
@@ -84,6 +121,8 @@ class UNet(nn.Module):
             features = encoder(features)
             skips.append(features)
         skips.pop()
+        if skips and not self.config.top_skip:
+            skips[0] = skips[0][:, :0]  # no channels: the top decoder sees upsampled features
         for upsample, decoder in zip(self.upsamplers, self.decoders, strict=True):
             features = decoder(torch.cat([upsample(features), skips.pop()], dim=1))
         output = self.head(features)

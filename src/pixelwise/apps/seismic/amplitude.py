@@ -87,7 +87,8 @@ def section_statistics(
         rms[indices] = np.sqrt(np.mean(np.square(values, dtype=np.float64), axis=0))
         if balance_traces:
             for offset, trace in enumerate(indices):
-                trace_center[trace], trace_scale[trace] = robust_level(values[:, offset])
+                if not dead[trace]:
+                    trace_center[trace], trace_scale[trace] = robust_level(values[:, offset])
     flagged = flag_noisy_from_rms(rms, dead) if flag_noise else np.zeros(n_traces, dtype=bool)
     good = np.flatnonzero(~(dead | flagged))
     if good.size == 0:

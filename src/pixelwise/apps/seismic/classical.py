@@ -1,7 +1,7 @@
 """The classical seismic denoising toolbox, as first-class methods beside the learned one.
 
 Every method maps a float32 section ``(n_samples, n_traces)`` (time down the rows, one trace
-per column) to a float32 section of the same shape, and never changes dead (all-zero)
+per column) to a float32 section of the same shape, and never changes dead (all-zero or NaN)
 traces. They are the baselines a geophysicist already has, so the learned denoiser is
 measured against them (``bench/seismic_real.py``) and offered beside them
 (``pixelwise seismic denoise --method``):
@@ -20,8 +20,10 @@ measured against them (``bench/seismic_real.py``) and offered beside them
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from scipy.ndimage import median_filter
@@ -48,11 +50,24 @@ def dead_traces(section: np.ndarray) -> np.ndarray:
     return ~finite.all(axis=0) | ~np.any(np.where(finite, section, 0) != 0, axis=0)
 
 
-def _keep_dead(section: np.ndarray, result: np.ndarray) -> np.ndarray:
-    dead = dead_traces(section)
-    result = np.asarray(result, dtype=np.float32)
-    result[:, dead] = 0.0
-    return result
+def keeps_dead_traces(method: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    """Run ``method(section, dt, ...)`` on live traces only and pass dead traces through.
+
+    Dead traces (all zero, or not finite anywhere: :func:`dead_traces`) enter the method as
+    zeros, so a NaN never spreads through a filter, and come out exactly as they went in
+    (zeros stay zeros, NaNs stay NaNs).
+    """
+
+    @functools.wraps(method)
+    def wrapped(section: np.ndarray, dt: float = 0.004, *args: Any, **kwargs: Any) -> np.ndarray:
+        section = np.asarray(section, dtype=np.float32)
+        dead = dead_traces(section)
+        live = np.where(dead, np.float32(0), section) if dead.any() else section
+        result = np.array(method(live, dt, *args, **kwargs), dtype=np.float32)
+        result[:, dead] = section[:, dead]
+        return result
+
+    return wrapped
 
 
 def flag_noisy_from_rms(
@@ -115,6 +130,7 @@ def lateral_median(section: np.ndarray, replace: np.ndarray, usable: np.ndarray)
     return result
 
 
+@keeps_dead_traces
 def trace_edit(section: np.ndarray, dt: float = 0.004) -> np.ndarray:
     """Flag noisy traces by robust RMS z-score and replace them by a lateral median.
 
@@ -124,9 +140,10 @@ def trace_edit(section: np.ndarray, dt: float = 0.004) -> np.ndarray:
     True
     """
     flagged = flag_noisy_traces(section)
-    return _keep_dead(section, lateral_median(section, flagged, ~flagged & ~dead_traces(section)))
+    return lateral_median(section, flagged, ~flagged & ~dead_traces(section))
 
 
+@keeps_dead_traces
 def bandpass(section: np.ndarray, dt: float = 0.004) -> np.ndarray:
     """Zero-phase Butterworth band-pass along time; the band holds 99% of the signal power.
 
@@ -150,9 +167,10 @@ def bandpass(section: np.ndarray, dt: float = 0.004) -> np.ndarray:
     else:
         sos = butter(4, [low, high], btype="bandpass", fs=1 / dt, output="sos")
     padlen = min(3 * (2 * len(sos) + 1), n_samples - 1)
-    return _keep_dead(section, sosfiltfilt(sos, section, axis=0, padlen=padlen))
+    return sosfiltfilt(sos, section, axis=0, padlen=padlen)
 
 
+@keeps_dead_traces
 def fk_filter(section: np.ndarray, dt: float = 0.004, strength: float = 1.5) -> np.ndarray:
     """f-k domain Wiener-style shrinkage of incoherent energy.
 
@@ -166,22 +184,25 @@ def fk_filter(section: np.ndarray, dt: float = 0.004, strength: float = 1.5) -> 
     magnitude = np.abs(spectrum)
     noise = np.median(magnitude) / np.sqrt(np.log(2.0))
     gain = np.clip(1.0 - (strength * noise) ** 2 / np.maximum(magnitude**2, 1e-30), 0.0, 1.0)
-    return _keep_dead(section, np.fft.irfft2(spectrum * gain, s=section.shape))
+    return np.fft.irfft2(spectrum * gain, s=section.shape)
 
 
+@keeps_dead_traces
 def median_2d(section: np.ndarray, dt: float = 0.004, size: int = 3) -> np.ndarray:
     """2-D median filter of ``size`` x ``size`` samples (reflected at the borders)."""
-    return _keep_dead(section, median_filter(section.astype(np.float32), size=size, mode="reflect"))
+    return median_filter(section.astype(np.float32), size=size, mode="reflect")
 
 
+@keeps_dead_traces
 def wavelet(section: np.ndarray, dt: float = 0.004) -> np.ndarray:
     """BayesShrink soft wavelet thresholding (db4, noise level estimated from the data)."""
     values = section.astype(np.float64)
     scale = float(np.abs(values).max()) or 1.0
     result = denoise_wavelet(values / scale, wavelet="db4", method="BayesShrink", mode="soft")
-    return _keep_dead(section, result * scale)
+    return result * scale
 
 
+@keeps_dead_traces
 def chain(section: np.ndarray, dt: float = 0.004) -> np.ndarray:
     """Trace editing, then f-k shrinkage, then wavelet thresholding."""
     return wavelet(fk_filter(trace_edit(section, dt), dt), dt)

@@ -49,7 +49,11 @@ class DemoConfig(BaseModel):
     trace_fraction: float = Field(0.1, ge=0, le=1, description="share of traces hit by trace noise")
     trace_noise: float = Field(2.0, ge=0, description="trace noise std, relative to the signal std")
     trace_band_hz: tuple[float, float] = Field((2.0, 20.0), description="band of the trace noise")
-    masking: Literal["tracewise", "random"] = "tracewise"
+    masking: Literal["mixed", "tracewise", "random"] = Field(
+        "mixed",
+        description="mixed (the default recipe's: pixel and trace masks, pixel only when the "
+        "flagged noisy traces are edited first), tracewise or random",
+    )
     epochs: int = Field(10, ge=1)
     patches_per_epoch: int = Field(192, ge=1)
     patch_size: int = Field(64, ge=16)
@@ -76,7 +80,7 @@ def make_noisy_section(config: DemoConfig) -> tuple[np.ndarray, np.ndarray]:
 
 def seismic_run_config(config: DemoConfig, train_file: Path, output_dir: Path) -> SeismicConfig:
     """The training run the demo performs on ``train_file``."""
-    masking = MaskingConfig(strategy=config.masking)
+    masking = MaskingConfig(strategy=config.masking, active_fraction=0.02)
     return SeismicConfig(
         data=SeismicDataConfig(
             train=[train_file],

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from pixelwise.apps.seismic.amplitude import (
+    PreparedSection,
     SectionStats,
     prepare_section,
     prepare_traces,
@@ -26,12 +27,18 @@ from pixelwise.apps.seismic.amplitude import (
 )
 from pixelwise.apps.seismic.classical import METHODS, classical_denoise, dead_traces
 from pixelwise.apps.seismic.config import SectionConfig, SeismicConfig
-from pixelwise.apps.seismic.geometry import blocks, read_traces, trace_groups
-from pixelwise.apps.seismic.learned import denoise_prepared, for_network
+from pixelwise.apps.seismic.geometry import blocks, open_traces, read_traces, trace_groups
+from pixelwise.apps.seismic.learned import (
+    CLEAN_NOISE_LEVEL,
+    KeepClean,
+    denoise_prepared,
+    for_network,
+    residual_noise,
+)
 from pixelwise.apps.seismic.train import AMPLITUDE_KEY, APP, SeismicNote
+from pixelwise.apps.seismic.volume import cube_statistics, volume_grid, volume_inlines
 from pixelwise.config import validate_config
 from pixelwise.errors import CheckpointError, ConfigError, InputError
-from pixelwise.io.arrays import open_section
 from pixelwise.io.atomic import atomic_path
 from pixelwise.io.segy import (
     FORMAT_NAMES,
@@ -74,30 +81,62 @@ def denoise_section(
     Any size works: the section is normalised (with the training statistics, or by its own
     robust level when the checkpoint was trained that way), edge-padded to the network's
     size multiple and, beyond ``config.inference.window``, processed in overlapping blended
-    windows; the normalisation is undone on the output. Dead (all-zero) traces stay zero.
+    windows; the normalisation is undone on the output. Dead traces (all zero, or NaN
+    anywhere) are kept out of the statistics and the network's context and come back as
+    they were, unless ``sections.interpolate_dead``.
     """
     if section.ndim != 2:
         raise InputError(
             "section", f"expected a 2-D (n_samples, n_traces) array, got {section.shape}"
         )
     settings = config.sections
+    if settings.geometry == "volume":
+        raise ConfigError(
+            "a volume model needs the neighbouring inlines: denoise the cube's file with "
+            "denoise_file (pixelwise seismic denoise)"
+        )
+    dead = dead_traces(section)
     if settings.normalization == "robust":
         prepared = prepare_section(
             section, flag_noise=settings.flag_noisy_traces, balance_traces=settings.balance_traces
         )
-        return denoise_prepared(
+        result = denoise_prepared(
             trained.model,
             for_network(prepared, settings.flagged_fill),
             inference=config.inference,
             keep_clean=settings.keep_clean,
             interpolate_dead=settings.interpolate_dead,
             flips=settings.flip_ensemble,
+            blend_median=settings.flagged_fill == "blend",
             device=device,
         )
-    result = predict_normalized(
-        trained, section, trained.normalization, inference=config.inference, device=device
-    )
-    result[:, dead_traces(section)] = 0.0
+    else:
+        mean = trained.normalization.mean if trained.normalization is not None else 0.0
+        live = np.where(dead, np.float32(mean), section)
+        result = predict_normalized(
+            trained, live, trained.normalization, inference=config.inference, device=device
+        )
+    return pass_dead_traces(section, result, settings.interpolate_dead, dead)
+
+
+def pass_dead_traces(
+    section: np.ndarray,
+    result: np.ndarray,
+    interpolated: bool = False,
+    dead: np.ndarray | None = None,
+) -> np.ndarray:
+    """``result`` with the dead traces of ``section`` exactly as they were (zeros, NaNs).
+
+    With ``interpolated`` the network's estimate stays in them instead.
+
+    >>> section = np.ones((3, 2), np.float32)
+    >>> section[:, 1] = np.nan
+    >>> pass_dead_traces(section, np.zeros((3, 2), np.float32))[0].tolist()
+    [0.0, nan]
+    """
+    if not interpolated:
+        dead = dead_traces(section) if dead is None else dead
+        result[:, dead] = section[:, dead]
     return result
 
 
@@ -130,7 +169,8 @@ class _Part:
     """One piece of a file to denoise: its file trace indices and samples, what to keep.
 
     ``stats`` (robust normalisation only) are the statistics of the whole section the part
-    belongs to, and ``positions`` the part's traces within that section.
+    belongs to, and ``positions`` the part's traces within that section. An inline of a
+    ``volume`` comes ``prepared`` already, with its neighbouring inlines as ``context``.
     """
 
     indices: np.ndarray
@@ -138,6 +178,9 @@ class _Part:
     keep: slice
     stats: SectionStats | None
     positions: np.ndarray
+    prepared: PreparedSection | None = None
+    context: np.ndarray | None = None
+    keep_clean: KeepClean | None = None
 
 
 def _read_positions(source: ArraySource, group: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -149,6 +192,27 @@ def _parts(
     path: Path, source: ArraySource, settings: SectionConfig, robust: bool
 ) -> Iterator[_Part]:
     """Every part of a file, section by section (in blocks for ``file`` geometry)."""
+    if robust and settings.geometry == "volume":
+        grid = volume_grid(path, source.shape[1], settings)
+        cube = cube_statistics(source, grid, settings)
+        keep_clean = settings.keep_clean
+        if keep_clean == "auto":  # once per cube: one inline is too few traces to tell
+            levels = [
+                residual_noise(i.prepared) for i in volume_inlines(source, grid, cube, settings)
+            ]
+            keep_clean = "always" if np.median(levels) < CLEAN_NOISE_LEVEL else "never"
+        for inline in volume_inlines(source, grid, cube, settings):
+            yield _Part(
+                inline.indices,
+                inline.values,
+                slice(0, len(inline.indices)),
+                cube,
+                inline.prepared.traces,
+                inline.prepared,
+                inline.context,
+                keep_clean,
+            )
+        return
     for group in trace_groups(path, source.shape[1], settings):
         stats = (
             section_statistics(
@@ -223,7 +287,19 @@ def _writer(
     else:  # a new SEG-Y without a template: minimal headers, written at the end
         memory = _ArrayWriter(None, shape)
         yield memory
-        write_segy(output_path, memory.array, sample_interval_us=round((dt or 0.004) * 1e6))
+        samples = np.where(np.isnan(memory.array), np.float32(0), memory.array)
+        write_segy(output_path, samples, sample_interval_us=round((dt or 0.004) * 1e6))
+
+
+def _nan_traces(output_path: Path, values: np.ndarray) -> np.ndarray:
+    """Bool ``(n_traces,)``: the traces of ``values`` holding NaN, when they go to SEG-Y.
+
+    SEG-Y sample formats have no NaN (IBM float and integers cannot hold one), so a NaN
+    dead trace is written as zeros, the SEG-Y convention for a dead trace; ``.npy`` keeps it.
+    """
+    if output_path.suffix.lower() not in SEGY_SUFFIXES:
+        return np.zeros(values.shape[1], dtype=bool)
+    return np.isnan(values).any(axis=0)
 
 
 class TransposedSource:
@@ -295,14 +371,25 @@ def denoise_file(
         settings = (sections or config.sections).model_copy(
             update={"normalization": config.sections.normalization}
         )
+        if settings.geometry == "auto":  # as in training (stored resolved in checkpoints)
+            settings = settings.model_copy(update={"geometry": config.sections.geometry})
+        if (settings.geometry == "volume") != (config.sections.geometry == "volume"):
+            raise ConfigError(
+                f"{checkpoint} was trained in geometry '{config.sections.geometry}'; a volume "
+                "model (inlines with their neighbours as channels) denoises only in geometry "
+                "'volume', and a 2-D model only in the others"
+            )
+        settings = settings.model_copy(update={"context": config.sections.context})
     else:
         settings = sections or SectionConfig()
+        if settings.geometry == "auto":  # classical methods are 2-D: one section in file order
+            settings = settings.model_copy(update={"geometry": "file"})
     is_segy = input_path.suffix.lower() in SEGY_SUFFIXES
     if transpose and is_segy:
         raise InputError(
             input_path, "a SEG-Y file has its own trace order; --transpose is for .npy"
         )
-    source = open_section(input_path)
+    source = open_traces(input_path)
     if transpose:
         source = TransposedSource(source)
     elif not is_segy:
@@ -319,29 +406,53 @@ def denoise_file(
         _amplitude_note(str(input_path), part.values, trained)
         if part.stats is None:
             return denoise_section(trained, config, part.values, device=device)
-        return denoise_prepared(
+        prepared = part.prepared or for_network(
+            prepare_traces(part.values, part.stats, part.positions), settings.flagged_fill
+        )
+        result = denoise_prepared(
             trained.model,
-            for_network(
-                prepare_traces(part.values, part.stats, part.positions), settings.flagged_fill
-            ),
+            prepared,
+            context=part.context,
             inference=config.inference,
-            keep_clean=settings.keep_clean,
+            keep_clean=part.keep_clean or settings.keep_clean,
             interpolate_dead=settings.interpolate_dead,
             flips=settings.flip_ensemble,
+            blend_median=settings.flagged_fill == "blend",
             device=device,
         )
+        return pass_dead_traces(part.values, result, settings.interpolate_dead)
 
-    done = 0
+    done, interpolated, zeroed = 0, 0, 0
     try:
         with _writer(input_path, output_path, shape, dt, sample_format) as writer:
             for part in _parts(input_path, source, settings, robust):
-                result = process(part)
-                writer.write(part.indices[part.keep], result[:, part.keep])
+                result = process(part)[:, part.keep]
+                nan = _nan_traces(output_path, result)
+                if nan.any():
+                    result[:, nan] = np.where(np.isnan(result[:, nan]), 0, result[:, nan])
+                    zeroed += int(nan.sum())
+                writer.write(part.indices[part.keep], result)
+                if trained is not None and settings.interpolate_dead:
+                    interpolated += int(dead_traces(part.values[:, part.keep]).sum())
                 done += part.keep.stop - part.keep.start
                 if progress is not None:
                     progress(done, shape[1])
     finally:
         source.close()
+    if zeroed:
+        warnings.warn(
+            f"{output_path}: {zeroed} traces with NaN samples were written with zeros there "
+            "(SEG-Y has no NaN; zero traces are its dead traces)",
+            SeismicNote,
+            stacklevel=2,
+        )
+    if interpolated:
+        warnings.warn(
+            f"{output_path}: {interpolated} dead traces (all zero or NaN in {input_path}) were "
+            "interpolated by the network; their samples are estimates, not recorded data",
+            SeismicNote,
+            stacklevel=2,
+        )
     if not return_result:
         return None
     if output_suffix == ".npy":

@@ -15,8 +15,27 @@ import numpy as np
 
 from pixelwise.apps.seismic.config import SectionConfig
 from pixelwise.errors import InputError
+from pixelwise.io.arrays import open_section
 from pixelwise.io.segy import SEGY_SUFFIXES, header_values
 from pixelwise.io.sources import ArraySource
+
+#: Formats whose readers may serve NaN samples (NaN traces are dead traces here).
+NAN_TOLERANT_SUFFIXES = (*SEGY_SUFFIXES, ".npy")
+
+
+def open_traces(path: str | Path) -> ArraySource:
+    """Open a section whose NaN traces are dead traces, not an error (SEG-Y and ``.npy``).
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "line.npy"
+    >>> np.save(path, np.array([[1.0, np.nan], [2.0, np.nan]], np.float32))
+    >>> open_traces(path).shape
+    (2, 2)
+    """
+    path = Path(path)
+    if path.suffix.lower() in NAN_TOLERANT_SUFFIXES:
+        return open_section(path, finite=False)
+    return open_section(path)
 
 
 def _grouped(keys: np.ndarray, order: np.ndarray) -> list[np.ndarray]:
@@ -31,7 +50,7 @@ def trace_groups(path: str | Path, n_traces: int, config: SectionConfig) -> list
 
     ``file`` geometry gives one section of all traces in file order (denoising then goes in
     blocks of ``config.block_traces``). The other geometries read trace headers and need a
-    SEG-Y file.
+    SEG-Y file; ``volume`` gives the inlines (2-D methods denoise a volume per inline).
 
     >>> import tempfile
     >>> from pixelwise.io.segy import write_segy
@@ -53,7 +72,8 @@ def trace_groups(path: str | Path, n_traces: int, config: SectionConfig) -> list
     else:
         inline = header_values(path, config.inline_byte)
         crossline = header_values(path, config.crossline_byte)
-        keys, order = (inline, crossline) if config.geometry == "inline" else (crossline, inline)
+        by_inline = config.geometry in ("inline", "volume")  # a volume's sections are inlines
+        keys, order = (inline, crossline) if by_inline else (crossline, inline)
     groups = _grouped(keys, order)
     if len(groups) == n_traces:
         raise InputError(
