@@ -9,6 +9,7 @@ flat skin) plus unclipped Gaussian noise of standard deviation 25/255 from a see
 from __future__ import annotations
 
 from functools import cache
+from typing import get_args
 
 import numpy as np
 import pytest
@@ -17,23 +18,13 @@ from skimage.metrics import peak_signal_noise_ratio
 
 from pixelwise.errors import ConfigError, InputError
 from pixelwise.nodes import create_node, node_classes
+from pixelwise.nodes.compare import DenoiserName
 from pixelwise.nodes.denoise import perona_malik
 
 NOISE_SIGMA = 25 / 255
 
-DENOISERS = [
-    "gaussian",
-    "median",
-    "bilateral",
-    "nl_means",
-    "tv_chambolle",
-    "tv_bregman",
-    "wavelet",
-    "anisotropic_diffusion",
-    "bm3d",
-    "bm3d_color",
-    "noise2self",
-]
+#: Every denoise node; the comparison node offers exactly these (checked below).
+DENOISERS = list(get_args(DenoiserName))
 
 # Least PSNR gain (dB) of each node with default parameters over its noisy input, on the gray
 # camera crop and on the RGB astronaut crop (None: not tested). Each is the gain measured with
