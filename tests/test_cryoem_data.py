@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import gzip
+import re
+from pathlib import Path
 
+import mrcfile
 import numpy as np
 import pytest
 
+from pixelwise.apps.cryoem import micrographs
 from pixelwise.apps.cryoem.micrographs import (
+    MicrographSource,
     movie_halves,
     pairs_from_files,
     pairs_from_movies,
@@ -15,7 +20,7 @@ from pixelwise.apps.cryoem.micrographs import (
 )
 from pixelwise.data.config import PatchConfig
 from pixelwise.errors import InputError
-from pixelwise.io.mrc import write_mrc
+from pixelwise.io.mrc import MrcSource, write_mrc
 from pixelwise.io.tiff import write_tiff
 from pixelwise.methods.paired import paired_dataset
 
@@ -111,3 +116,46 @@ def test_compressed_mrc_reads(tmp_path) -> None:
     (tmp_path / "a.mrc.gz").write_bytes(gzip.compress((tmp_path / "a.mrc").read_bytes()))
     (pair,) = pairs_from_files([tmp_path / "a.mrc.gz"], [tmp_path / "a.mrc"], "paired")
     assert np.array_equal(pair.input.whole(), image)
+
+
+def test_statistics_equal_the_whole_array_mean_and_std(tmp_path, monkeypatch) -> None:
+    rng = np.random.default_rng(3)
+    image = rng.normal(40.0, 6.0, (300, 257)).astype(np.float32)
+    stack = rng.poisson(3.0, (4, 300, 257)).astype(np.uint16)
+    write_mrc(tmp_path / "image.mrc", image)
+    write_mrc(tmp_path / "movie.mrcs", stack, stack=True)
+    # Slabs of a few rows (the last one shorter): each read and dropped from the map alone.
+    monkeypatch.setattr(micrographs, "_SLAB_PIXELS", 1000)
+    for source, expected in [
+        (MicrographSource(MrcSource(tmp_path / "image.mrc")), image.astype(np.float64)),
+        (MicrographSource(MrcSource(tmp_path / "movie.mrcs"), (1, 3)), stack[[1, 3]].sum(0)),
+    ]:
+        mean, std = source.statistics()
+        assert mean == pytest.approx(float(np.mean(expected)), rel=1e-12)
+        assert std == pytest.approx(float(np.std(expected)), rel=1e-9)
+
+
+def _resident_file_mb() -> float:
+    """Memory-mapped file pages resident in this process (``RssFile``), MB."""
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(r"^RssFile:\s+(\d+) kB", status, re.M).group(1)) / 1024
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_sweeps_over_a_large_mrc_leave_no_file_pages_resident(tmp_path) -> None:
+    # 196 MB on disk, written slab by slab and in the page cache: the case where every page
+    # a memory map touches becomes resident at once. Opening validates every pixel and the
+    # statistics read every pixel again; without dropping pages after each read, the open
+    # map would hold all 196 MB. 32 MB allows for the interpreter's own libraries paging in.
+    size = 7168
+    path = tmp_path / "large.mrc"
+    with mrcfile.new_mmap(path, shape=(size, size), mrc_mode=2) as mrc:
+        for start in range(0, size, 1024):
+            mrc.data[start : start + 1024] = np.arange(start, start + 1024)[:, None] % 251
+    before = _resident_file_mb()
+    micrograph = MicrographSource(MrcSource(path))
+    mean, _ = micrograph.statistics()
+    grown = _resident_file_mb() - before
+    micrograph.close()
+    assert mean == pytest.approx(float(np.mean(np.arange(size) % 251)), rel=1e-9)
+    assert grown < 32, f"{grown:.0f} MB of the mapped file stayed resident"
