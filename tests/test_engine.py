@@ -255,4 +255,3 @@ def test_a_task_can_stop_training_early(tmp_path: Path):
     result = Trainer(config(epochs=10)).fit(task, make_data(), checkpoint_dir=tmp_path)
     assert len(result.history) == 2
     assert load_checkpoint(result.last_checkpoint).epoch == 2
-
