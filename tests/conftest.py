@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import NamedTuple
 
 import pytest
@@ -49,3 +51,21 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture
+def resident_file_mb() -> Callable[[], float]:
+    """A reading of the memory-mapped file pages resident in this process (``RssFile``), MB.
+
+    Skips the test where ``/proc`` does not exist (not Linux).
+    """
+    status = Path("/proc/self/status")
+    if not status.exists():
+        pytest.skip("reads /proc/self/status (Linux)")
+
+    def read() -> float:
+        found = re.search(r"^RssFile:\s+(\d+) kB", status.read_text(), re.M)
+        assert found is not None, "no RssFile line in /proc/self/status"
+        return int(found.group(1)) / 1024
+
+    return read

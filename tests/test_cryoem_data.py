@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import re
-from pathlib import Path
 
 import mrcfile
 import numpy as np
@@ -135,14 +133,7 @@ def test_statistics_equal_the_whole_array_mean_and_std(tmp_path, monkeypatch) ->
         assert std == pytest.approx(float(np.std(expected)), rel=1e-9)
 
 
-def _resident_file_mb() -> float:
-    """Memory-mapped file pages resident in this process (``RssFile``), MB."""
-    status = Path("/proc/self/status").read_text()
-    return int(re.search(r"^RssFile:\s+(\d+) kB", status, re.M).group(1)) / 1024
-
-
-@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
-def test_sweeps_over_a_large_mrc_leave_no_file_pages_resident(tmp_path) -> None:
+def test_sweeps_over_a_large_mrc_leave_no_file_pages_resident(tmp_path, resident_file_mb) -> None:
     # 196 MB on disk, written slab by slab and in the page cache: the case where every page
     # a memory map touches becomes resident at once. Opening validates every pixel and the
     # statistics read every pixel again; without dropping pages after each read, the open
@@ -152,10 +143,10 @@ def test_sweeps_over_a_large_mrc_leave_no_file_pages_resident(tmp_path) -> None:
     with mrcfile.new_mmap(path, shape=(size, size), mrc_mode=2) as mrc:
         for start in range(0, size, 1024):
             mrc.data[start : start + 1024] = np.arange(start, start + 1024)[:, None] % 251
-    before = _resident_file_mb()
+    before = resident_file_mb()
     micrograph = MicrographSource(MrcSource(path))
     mean, _ = micrograph.statistics()
-    grown = _resident_file_mb() - before
+    grown = resident_file_mb() - before
     micrograph.close()
     assert mean == pytest.approx(float(np.mean(np.arange(size) % 251)), rel=1e-9)
     assert grown < 32, f"{grown:.0f} MB of the mapped file stayed resident"

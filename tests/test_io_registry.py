@@ -383,3 +383,24 @@ def test_pickled_sources_carry_no_data(tmp_path: Path) -> None:
         np.testing.assert_array_equal(
             clone.read(full_window(clone.shape)), source.read(full_window(source.shape))
         )
+
+
+def test_a_sweep_over_a_large_npy_leaves_no_file_pages_resident(tmp_path, resident_file_mb):
+    # 196 MB written through a map, so in the page cache: opening scans every value for
+    # NaN/Inf, which would leave the whole file resident in this process if the reader kept
+    # the pages it touched (the same release serves MRC and TIFF maps). 32 MB allows for the
+    # interpreter's own libraries paging in.
+    size = 7168
+    path = tmp_path / "large.npy"
+    data = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(size, size))
+    for start in range(0, size, 1024):
+        data[start : start + 1024] = np.arange(start, start + 1024)[:, None] % 251
+    data.flush()
+    del data
+    before = resident_file_mb()
+    source = open_source(path)
+    grown = resident_file_mb() - before
+    corner = source.read((slice(size - 2, size), slice(0, 2)))
+    source.close()
+    np.testing.assert_array_equal(corner, [[(size - 2) % 251] * 2, [(size - 1) % 251] * 2])
+    assert grown < 32, f"{grown:.0f} MB of the mapped file stayed resident"

@@ -3,13 +3,12 @@
 Uncompressed files (``.mrc .mrcs .map .rec .st``) are memory-mapped, so stacks larger than
 RAM are served window by window. Gzip and bzip2 files (``.mrc.gz``, ``.map.bz2``, ...)
 cannot be mapped: they are decompressed into memory when opened (in every process that
-reads them). Every window read from a map is copied out and its pages are then unmapped
-from the process (``madvise(MADV_DONTNEED)``; they stay in the kernel's page cache), so
-sweeps over whole files (validation, statistics) and long random sampling keep the
-resident set small however large the data. Modes 0, 1, 2, 6 and 12 keep their dtype:
-int8, int16, float32, uint16 and float16. Headers damaged in the ways real software writes
-them (a wrong map ID, an odd machine stamp) are read in mrcfile's permissive mode with a
-warning naming the file.
+reads them). Windows are copied out of the map and their pages released
+(:func:`~pixelwise.io.sources.copy_window`), so sweeps over whole files and long random
+sampling keep the resident set small however large the data. Modes 0, 1, 2, 6 and 12 keep
+their dtype: int8, int16, float32, uint16 and float16. Headers damaged in the ways real
+software writes them (a wrong map ID, an odd machine stamp) are read in mrcfile's permissive
+mode with a warning naming the file.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ import contextlib
 import gzip
 import io
 import math
-import mmap
 import warnings
 import zlib
 from pathlib import Path
@@ -39,6 +37,7 @@ from pixelwise.io.sources import (
     FileSource,
     Window,
     cast_for_storage,
+    copy_window,
     validate_array,
     validate_source,
 )
@@ -216,36 +215,7 @@ class MrcSource(FileSource):
         return mrc
 
     def _read(self, handle: MrcInterpreter, window: Window) -> np.ndarray:
-        view = handle.data[window]
-        copy = np.array(view, dtype=self.dtype)
-        _unmap_pages(handle.data, view)
-        return copy
-
-
-def _unmap_pages(data: np.ndarray, view: np.ndarray) -> None:
-    """Drop the mapped pages under ``view`` of the memory map ``data`` from this process.
-
-    The pages stay in the page cache (a later read maps them again without disk I/O), but
-    no longer count in the process's resident set. A no-op for in-memory (decompressed)
-    data and where ``madvise`` is unavailable.
-    """
-    mapping = data.base
-    if not isinstance(data, np.memmap) or not isinstance(mapping, mmap.mmap):
-        return
-    if not hasattr(mmap, "MADV_DONTNEED"):
-        return
-    # numpy maps from the data offset rounded down to the allocation granularity; windows
-    # are unit-step slices of the C-ordered block, so every stride is positive.
-    mapped_from = _address(data) - data.offset % mmap.ALLOCATIONGRANULARITY
-    low = _address(view) - mapped_from
-    high = low + sum((size - 1) * step for size, step in zip(view.shape, view.strides, strict=True))
-    start = low - low % mmap.PAGESIZE
-    mapping.madvise(mmap.MADV_DONTNEED, start, high + view.itemsize - start)
-
-
-def _address(array: np.ndarray) -> int:
-    """Memory address of the first element of ``array``."""
-    return int(array.__array_interface__["data"][0])
+        return copy_window(handle.data, window, self.dtype)
 
 
 def _read_template(path: Path) -> tuple[np.recarray, Any]:

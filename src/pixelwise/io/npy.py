@@ -17,7 +17,13 @@ import numpy as np
 from pixelwise.errors import InputError
 from pixelwise.io.atomic import atomic_path
 from pixelwise.io.formats import register_reader, register_writer
-from pixelwise.io.sources import FileSource, Window, validate_array, validate_source
+from pixelwise.io.sources import (
+    FileSource,
+    Window,
+    copy_window,
+    validate_array,
+    validate_source,
+)
 
 NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -122,7 +128,7 @@ class NpySource(FileSource):
         return map_npy(self.path)
 
     def _read(self, handle: np.ndarray, window: Window) -> np.ndarray:
-        return np.array(handle[window], dtype=self.dtype)
+        return copy_window(handle, window, self.dtype)
 
 
 @register_writer("NPY", [".npy"])

@@ -10,6 +10,7 @@ spawn copies of the dataset, and a handle inherited across ``fork`` shares its f
 from __future__ import annotations
 
 import math
+import mmap
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -165,6 +166,43 @@ class FileSource(ABC):
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def copy_window(array: np.ndarray, window: Window, dtype: np.dtype[Any]) -> np.ndarray:
+    """Copy ``array[window]`` as ``dtype``, releasing the mapped pages it touched.
+
+    For a memory-mapped ``array`` (``np.memmap``) the pages under the window are dropped from
+    this process after the copy (``madvise(MADV_DONTNEED)``). They stay in the kernel's page
+    cache, so a later read maps them again without disk I/O, but they no longer count in the
+    resident set: sweeps over whole files (validation, statistics) and long random sampling
+    keep memory flat however large the data. In-memory arrays are simply copied.
+
+    >>> copy_window(np.arange(6).reshape(2, 3), (slice(0, 2), slice(1, 3)), np.dtype("f4"))
+    array([[1., 2.],
+           [4., 5.]], dtype=float32)
+    """
+    view = array[window]
+    copy = np.array(view, dtype=dtype)
+    mapping = array.base
+    if (
+        isinstance(array, np.memmap)
+        and isinstance(mapping, mmap.mmap)
+        and view.size
+        and hasattr(mmap, "MADV_DONTNEED")
+    ):
+        # numpy maps from the data offset rounded down to the allocation granularity;
+        # windows are unit-step slices, so every stride is positive.
+        mapped_from = _address(array) - array.offset % mmap.ALLOCATIONGRANULARITY
+        low = _address(view) - mapped_from
+        span = sum((size - 1) * step for size, step in zip(view.shape, view.strides, strict=True))
+        start = low - low % mmap.PAGESIZE
+        mapping.madvise(mmap.MADV_DONTNEED, start, low + span + view.itemsize - start)
+    return copy
+
+
+def _address(array: np.ndarray) -> int:
+    """Memory address of the first element of ``array``."""
+    return int(array.__array_interface__["data"][0])
 
 
 def full_window(shape: Sequence[int]) -> Window:

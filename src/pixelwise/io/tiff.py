@@ -19,7 +19,13 @@ from pixelwise.errors import InputError
 from pixelwise.io.atomic import atomic_path
 from pixelwise.io.formats import register_reader, register_writer
 from pixelwise.io.imagesize import require_pixel_limit
-from pixelwise.io.sources import FileSource, Window, validate_array, validate_source
+from pixelwise.io.sources import (
+    FileSource,
+    Window,
+    copy_window,
+    validate_array,
+    validate_source,
+)
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
@@ -125,7 +131,7 @@ class TiffSource(FileSource):
         return load_tiff(self.path, self.series)
 
     def _read(self, handle: np.ndarray, window: Window) -> np.ndarray:
-        return np.array(handle[window], dtype=self.dtype)
+        return copy_window(handle, window, self.dtype)
 
 
 @register_writer("TIFF", TIFF_SUFFIXES)
