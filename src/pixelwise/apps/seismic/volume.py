@@ -144,16 +144,17 @@ def volume_inlines(
 ) -> Iterator[VolumeInline]:
     """Every inline of the cube in turn, normalised by the cube's ``stats``, with context.
 
-    At most ``2 * settings.context + 1`` prepared inlines are held at a time.
+    At most ``2 * settings.context + 1`` inlines (as read and prepared) are held at a time,
+    and each is read from the file once.
     """
 
     @functools.lru_cache(maxsize=2 * settings.context + 1)
-    def prepared(inline: int) -> PreparedSection:
+    def loaded(inline: int) -> tuple[np.ndarray, PreparedSection]:
         values = read_traces(source, grid.traces[inline])
         section = prepare_traces(values, stats, grid.positions(inline))
-        return for_network(section, settings.flagged_fill)
+        return values, for_network(section, settings.flagged_fill)
 
     for inline in range(grid.n_inlines):
-        others = [prepared(j) for j in neighbours(inline, grid.n_inlines, settings.context)]
-        values = read_traces(source, grid.traces[inline])
-        yield VolumeInline(grid.traces[inline], values, prepared(inline), inline_context(others))
+        others = [loaded(j)[1] for j in neighbours(inline, grid.n_inlines, settings.context)]
+        values, prepared = loaded(inline)
+        yield VolumeInline(grid.traces[inline], values, prepared, inline_context(others))
