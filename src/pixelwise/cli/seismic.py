@@ -201,7 +201,7 @@ def demo_command(
 
     overrides = {"masking": masking} | ({"epochs": epochs} if epochs is not None else {})
     config = validate_config(DemoConfig, overrides, "demo options")
-    with _output_folder(output_dir):
+    with _output_folder(output_dir), _notes():
         metrics = run_demo(output_dir, config, progress=RichProgress())
     console.print(
         f"SNR {metrics['snr_noisy_db']:.2f} dB -> {metrics['snr_denoised_db']:.2f} dB "
