@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from skimage import data, metrics
+from image_measures import psnr
+from skimage import data
 
 from pixelwise.errors import ConfigError, InputError
 from pixelwise.io.images import read_image, write_image
@@ -36,11 +37,6 @@ def crop(name: str) -> np.ndarray:
 def noisy(clean: np.ndarray, level: float, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return (clean + rng.normal(0, level / 255, clean.shape)).astype(np.float32)
-
-
-def psnr(reference: np.ndarray, image: np.ndarray) -> float:
-    with np.errstate(divide="ignore"):
-        return float(metrics.peak_signal_noise_ratio(reference, image, data_range=1.0))
 
 
 def tiles_of(grid: np.ndarray, shape: tuple[int, ...], count: int) -> list[np.ndarray]:

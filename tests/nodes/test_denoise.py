@@ -13,8 +13,8 @@ from typing import get_args
 
 import numpy as np
 import pytest
+from image_measures import psnr
 from skimage import data, restoration
-from skimage.metrics import peak_signal_noise_ratio
 
 from pixelwise.errors import ConfigError, InputError
 from pixelwise.nodes import create_node, node_classes
@@ -57,10 +57,6 @@ MIN_GAIN_DB: dict[str, tuple[float | None, float | None]] = {
 }
 
 
-def _psnr(clean: np.ndarray, image: np.ndarray) -> float:
-    return float(peak_signal_noise_ratio(clean, image, data_range=1))
-
-
 def _add_noise(clean: np.ndarray, seed: int = 0) -> np.ndarray:
     """``clean`` plus unclipped N(0, NOISE_SIGMA²) noise, float32."""
     noise = np.random.default_rng(seed).normal(0.0, NOISE_SIGMA, clean.shape)
@@ -88,7 +84,7 @@ def _denoised(name: str, colour: bool) -> np.ndarray:
 
 def _gain(name: str, colour: bool) -> float:
     clean = _clean(colour)
-    return _psnr(clean, _denoised(name, colour)) - _psnr(clean, _noisy(colour))
+    return psnr(clean, _denoised(name, colour)) - psnr(clean, _noisy(colour))
 
 
 def test_all_denoisers_are_registered() -> None:
@@ -116,10 +112,10 @@ def test_noise2self_is_close_to_the_oracle_tv_weight() -> None:
     clean image (measured: 0.03 dB below it)."""
     clean, noisy = _clean(False), _noisy(False)
     oracle = max(
-        _psnr(clean, restoration.denoise_tv_chambolle(noisy, weight=weight))
+        psnr(clean, restoration.denoise_tv_chambolle(noisy, weight=weight))
         for weight in np.geomspace(0.01, 0.5, 15)
     )
-    assert _psnr(clean, _denoised("noise2self", False)) > oracle - 0.5
+    assert psnr(clean, _denoised("noise2self", False)) > oracle - 0.5
 
 
 def test_bilateral_joint_colour_matches_gray_on_equal_channels() -> None:

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from image_measures import psnr
 from scipy import ndimage
 from skimage import data
-from skimage.metrics import peak_signal_noise_ratio
 
 from pixelwise.errors import InputError
 from pixelwise.nodes import create_node
@@ -68,10 +68,6 @@ def camera_top() -> np.ndarray:
 
 def analyse(image: np.ndarray, **params: Any) -> dict[str, Any]:
     return create_node("grain_analysis", **params)(image.astype(np.float32))
-
-
-def _psnr(clean: np.ndarray, image: np.ndarray) -> float:
-    return float(peak_signal_noise_ratio(clean, image, data_range=1))
 
 
 # --- analysis --------------------------------------------------------------------------------
@@ -175,8 +171,8 @@ def test_removal_with_the_analysed_spectrum_beats_bm3d_with_a_scalar_sigma() -> 
     # image, 1.7-2.2 dB more than white-noise BM3D given the analysed or even the true std,
     # which leaves the grain's low-frequency clumps. Each threshold is 0.5 dB below the
     # least measured value.
-    assert _psnr(clean, spectral) - _psnr(clean, noisy) > 3.7
-    assert _psnr(clean, spectral) - max(_psnr(clean, scalar), _psnr(clean, oracle)) > 1.2
+    assert psnr(clean, spectral) - psnr(clean, noisy) > 3.7
+    assert psnr(clean, spectral) - max(psnr(clean, scalar), psnr(clean, oracle)) > 1.2
 
 
 def test_colour_removal_with_per_channel_spectra_beats_colour_bm3d() -> None:
@@ -188,8 +184,8 @@ def test_colour_removal_with_per_channel_spectra_beats_colour_bm3d() -> None:
     # Measured over seeds 0-2 and two backdrop crops: +8.3-8.8 dB over the grainy image and
     # +5.2-5.6 dB over colour BM3D given the true std, which on the smooth backdrop leaves
     # all the clumps; thresholds 0.7 dB below the least measured value.
-    assert _psnr(clean, spectral) - _psnr(clean, noisy) > 7.5
-    assert _psnr(clean, spectral) - _psnr(clean, scalar) > 4.5
+    assert psnr(clean, spectral) - psnr(clean, noisy) > 7.5
+    assert psnr(clean, spectral) - psnr(clean, scalar) > 4.5
 
 
 def test_removal_with_a_zero_spectrum_returns_the_image() -> None:
@@ -315,6 +311,6 @@ def test_analysis_wires_into_removal_and_synthesis_in_a_pipeline() -> None:
     )
     outputs = pipeline.run(noisy)
     removed = outputs["grain_removal.image"]
-    assert _psnr(clean, removed) - _psnr(clean, noisy) > 3.5
+    assert psnr(clean, removed) - psnr(clean, noisy) > 3.5
     std, _ = measured_grain(outputs["grain_synthesis.image"] - removed)
     assert std == pytest.approx(outputs["grain_analysis.table"]["std"], rel=0.1)

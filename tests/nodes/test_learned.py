@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from image_measures import psnr
 from skimage import color, data, filters
-from skimage.metrics import peak_signal_noise_ratio
 
 from pixelwise.errors import CheckpointError, ConfigError, InputError
 from pixelwise.methods import predict_normalized, seeded_model
@@ -41,10 +41,6 @@ def camera_crop(size: int = 64) -> np.ndarray:
 def add_noise(clean: np.ndarray, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return (clean + rng.normal(0.0, SIGMA, clean.shape)).astype(np.float32)
-
-
-def psnr(clean: np.ndarray, estimate: np.ndarray) -> float:
-    return float(peak_signal_noise_ratio(clean, estimate, data_range=1.0))
 
 
 def gain(clean: np.ndarray, noisy: np.ndarray, estimate: np.ndarray) -> float:
