@@ -1,12 +1,15 @@
 """The contrast transfer function of a transmission electron microscope, in NumPy.
 
 Conventions (those of CTFFIND, RELION and cisTEM): positive defocus is underfocus; the
-phase shift is ``chi(k) = pi * lambda * df(phi) * k**2 - pi/2 * Cs * lambda**3 * k**4`` with
-the astigmatic defocus ``df(phi) = (df_u + df_v)/2 + (df_u - df_v)/2 * cos(2 (phi - angle))``;
-the CTF is ``-(sqrt(1 - A**2) sin(chi) + A cos(chi)) * exp(-B k**2 / 4)``, so that the
-weak-phase image ``1 + 2 * (CTF * phase)`` shows positive potential (protein) dark at low
-frequencies. Written here rather than taken from torch-ctf, which would add three packages
-(einops, torch-grid-utils and itself) for about twenty lines of arithmetic.
+wave aberration is ``chi(k) = pi * lambda * df(phi) * k**2 - pi/2 * Cs * lambda**3 * k**4``
+with the astigmatic defocus ``df(phi) = (df_u + df_v)/2 + (df_u - df_v)/2 * cos(2 (phi -
+angle))``; the CTF is ``-(sqrt(1 - A**2) sin(chi) + A cos(chi)) * exp(-B k**2 / 4)``, so that
+the weak-phase image ``1 + 2 * (CTF * phase)`` shows positive potential (protein) dark at
+low frequencies. The same ``chi`` and envelope act on the exit wave in
+:func:`wave_transfer_2d` (``exp(i chi) * exp(-B k**2 / 4)``), whose intensity reduces to that
+weak-phase image for a weak object with amplitude contrast ``A``. Written here rather than
+taken from torch-ctf, which would add three packages (einops, torch-grid-utils and itself)
+for about twenty lines of arithmetic.
 """
 
 from __future__ import annotations
@@ -71,6 +74,29 @@ def spatial_frequencies(shape: tuple[int, int], pixel_size: float) -> tuple[np.n
     return np.hypot(kx, ky), np.arctan2(ky, kx)
 
 
+def wave_aberration(shape: tuple[int, int], pixel_size: float, params: CTFParameters) -> np.ndarray:
+    """The wave aberration ``chi(k)`` in radians, float64 of ``shape`` in ``numpy.fft`` layout.
+
+    >>> chi = wave_aberration((1, 64), 1.0, CTFParameters(cs_mm=0.0))
+    >>> float(chi[0, 0]), bool(chi[0, 1] > 0)  # underfocus: chi grows with k
+    (0.0, True)
+    """
+    k, phi = spatial_frequencies(shape, pixel_size)
+    wavelength = electron_wavelength(params.voltage_kv)
+    angle = math.radians(params.astigmatism_angle_deg)
+    defocus = 0.5 * (params.defocus_u_a + params.defocus_v_a) + 0.5 * (
+        params.defocus_u_a - params.defocus_v_a
+    ) * np.cos(2.0 * (phi - angle))
+    cs = params.cs_mm * 1e7
+    return math.pi * wavelength * defocus * k**2 - 0.5 * math.pi * cs * wavelength**3 * k**4
+
+
+def envelope_2d(shape: tuple[int, int], pixel_size: float, params: CTFParameters) -> np.ndarray:
+    """The B-factor envelope ``exp(-B k**2 / 4)``, float64 of ``shape`` in ``numpy.fft`` layout."""
+    k, _ = spatial_frequencies(shape, pixel_size)
+    return np.exp(-params.bfactor * k**2 / 4.0)
+
+
 def ctf_2d(shape: tuple[int, int], pixel_size: float, params: CTFParameters) -> np.ndarray:
     """The 2-D CTF, float64 of ``shape`` in ``numpy.fft.fft2`` layout.
 
@@ -80,14 +106,25 @@ def ctf_2d(shape: tuple[int, int], pixel_size: float, params: CTFParameters) -> 
     >>> round(float(ctf[0, 0]), 3)  # at zero frequency only amplitude contrast: dark protein
     -0.1
     """
-    k, phi = spatial_frequencies(shape, pixel_size)
-    wavelength = electron_wavelength(params.voltage_kv)
-    angle = math.radians(params.astigmatism_angle_deg)
-    defocus = 0.5 * (params.defocus_u_a + params.defocus_v_a) + 0.5 * (
-        params.defocus_u_a - params.defocus_v_a
-    ) * np.cos(2.0 * (phi - angle))
-    cs = params.cs_mm * 1e7
-    chi = math.pi * wavelength * defocus * k**2 - 0.5 * math.pi * cs * wavelength**3 * k**4
+    chi = wave_aberration(shape, pixel_size, params)
     amplitude = params.amplitude_contrast
     ctf = -(math.sqrt(1.0 - amplitude**2) * np.sin(chi) + amplitude * np.cos(chi))
-    return ctf * np.exp(-params.bfactor * k**2 / 4.0)
+    return ctf * envelope_2d(shape, pixel_size, params)
+
+
+def wave_transfer_2d(
+    shape: tuple[int, int], pixel_size: float, params: CTFParameters
+) -> np.ndarray:
+    """What the objective lens does to the exit wave's spectrum: ``exp(i chi) * envelope``.
+
+    Applied to the Fourier transform of an exit wave ``exp((i - eta) * phase)`` with
+    ``eta = A / sqrt(1 - A**2)``, the image intensity is, to first order in the phase,
+    ``1 + 2 * (CTF * phase) / sqrt(1 - A**2)`` (see :func:`ctf_2d`); beyond first order it
+    stays exact for strong objects (thick ice, carbon, contaminants).
+
+    >>> transfer = wave_transfer_2d((8, 8), 1.0, CTFParameters())
+    >>> complex(transfer[0, 0]), bool(np.all(np.abs(transfer) <= 1.0))
+    ((1+0j), True)
+    """
+    chi = wave_aberration(shape, pixel_size, params)
+    return np.exp(1j * chi) * envelope_2d(shape, pixel_size, params)
