@@ -1,4 +1,5 @@
-"""Thin-lens CoC and the layered renderer: optics, properties, and a scatter reference."""
+"""Thin-lens CoC and the layered renderer: optics, properties, and a scatter reference; the
+bounds of the depth BokehNet feeds it."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import itertools
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from pixelwise.apps.bokeh.lens import Camera, coc_px, signed_coc_px
+from pixelwise.apps.bokeh.network import BokehNetConfig, convex_upsample
 from pixelwise.apps.bokeh.render import (
     RenderSettings,
     blur_discs,
@@ -20,6 +23,7 @@ from pixelwise.apps.bokeh.render import (
     srgb_to_linear,
 )
 from pixelwise.errors import ConfigError, InputError
+from pixelwise.models import build_model
 
 #: A 3.6 mm wide sensor: the small test images blur as much as ten times wider full-frame ones.
 CAMERA = {"focal_length_mm": 50.0, "focus_m": 2.0, "sensor_width_mm": 3.6}
@@ -259,3 +263,28 @@ def test_layered_gather_matches_a_scatter_reference(scene: str) -> None:
     error = srgb_to_linear(out)[0].numpy()[inner] - reference[inner]
     psnr = -10 * np.log10(np.mean(error**2))
     assert psnr > (60.0 if scene == "plane" else 35.0), psnr
+
+
+def test_convex_upsampling_stays_within_the_coarse_neighbours() -> None:
+    generator = torch.Generator().manual_seed(0)
+    coarse = torch.rand(2, 1, 5, 6, generator=generator, dtype=torch.float64)
+    weights = torch.randn(2, 9, 20, 24, generator=generator, dtype=torch.float64).softmax(dim=1)
+    fine = convex_upsample(coarse, weights, 4)
+    low = -F.max_pool2d(-F.pad(coarse, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    high = F.max_pool2d(F.pad(coarse, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    assert bool((fine >= low.repeat_interleave(4, -2).repeat_interleave(4, -1) - 1e-12).all())
+    assert bool((fine <= high.repeat_interleave(4, -2).repeat_interleave(4, -1) + 1e-12).all())
+
+
+def test_predicted_depth_is_bounded_by_construction_even_with_extreme_weights() -> None:
+    config = BokehNetConfig(dim=16, blocks=1, heads=2, head_dim=8, min_depth_m=0.5)
+    torch.manual_seed(0)
+    model = build_model(config)
+    depth_path = ("skip", "depth_head", "guide_key", "upsample_mask", "depth_refine")
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name.split(".")[0] in depth_path:  # saturate the head's sigmoid and softmax
+                parameter.mul_(50.0).add_(torch.randn_like(parameter))
+        depth, _ = model.predict_depth(torch.rand(1, 3, 32, 32))
+    assert bool(torch.isfinite(depth).all())
+    assert config.min_depth_m <= float(depth.min()) <= float(depth.max()) <= config.max_depth_m

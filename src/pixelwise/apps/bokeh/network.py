@@ -1,6 +1,7 @@
 """BokehNet: depth from a 2-D Gated DeltaNet, depth of field from the thin-lens renderer.
 
-    image ─ ConvStem (GroupNorm) ─ ScanBlock2d × n ─ depth head ─ depth (min ≤ D ≤ max)
+    image ─ ConvStem (GroupNorm) ─ ScanBlock2d × n ─ depth head ─ coarse logit (stride)
+      └─ full-resolution guide ─ convex upsampling + residual ─ depth (min ≤ D ≤ max)
                                                                    │
                  camera (f-number, focal length, focus, sensor) ─ render_bokeh ─ render
                                                                    │
@@ -10,7 +11,13 @@ The network only predicts depth (camera independent) and a residual for what the
 cannot model; the optics are the differentiable renderer of :mod:`pixelwise.apps.bokeh`.
 The depth head predicts inverse depth, the quantity the CoC is linear in, as
 ``1/D = 1/max + (1/min − 1/max) · sigmoid(raw)``: bounded by construction (no clamp whose
-flat side stops gradients) and as sensitive at 30 m as at 1 m per pixel of blur.
+flat side stops gradients) and as sensitive at 30 m as at 1 m per pixel of blur. It is
+predicted at the stem's stride and brought to full resolution by convex upsampling
+(:func:`convex_upsample`): every pixel takes a softmax-weighted mix of the 3x3 neighbouring
+coarse logits, the weights predicted from full-resolution image features plus a
+joint-bilateral term (minus the squared distance of the pixel's guide key to each cell's
+mean key), so depth edges follow image edges; a small full-resolution residual on the logit
+then corrects what no neighbour holds. The sigmoid comes last, so the bounds always hold.
 GroupNorm everywhere, so batch size 1 trains and evaluates like any other. For video, the
 final per-direction states of every block (one tensor ``(blocks, 4, B, heads, d_k, d_v)``)
 initialise the next frame after a decay (configured, or learned per block and direction).
@@ -88,7 +95,7 @@ class ConvStem(nn.Module):
     def __init__(self, channels: int, stride: int) -> None:
         super().__init__()
         layers: list[nn.Module] = []
-        width, current = max(8, channels // 2), 3
+        width, current = max(16, channels // 2), 3
         while stride > 1:
             out = channels if stride == 2 else width
             layers += [nn.Conv2d(current, out, 3, stride=2, padding=1), _norm(out), nn.GELU()]
@@ -98,6 +105,34 @@ class ConvStem(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.layers(x)
+
+
+def convex_upsample(coarse: Tensor, weights: Tensor, stride: int) -> Tensor:
+    """Full-resolution values as convex combinations of the 3x3 coarse neighbours (RAFT-style).
+
+    ``coarse`` (B, C, h, w), ``weights`` (B, 9, h·stride, w·stride) non-negative and summing to
+    one over the 9 neighbours of the coarse cell each pixel lies in (edge cells repeat).
+    Every output lies within its neighbours' range, so bounds of ``coarse`` hold by
+    construction, and weights predicted from full-resolution features put edges where the
+    image has them, not on the coarse grid.
+
+    Examples
+    --------
+    >>> coarse = torch.tensor([[[[1.0, 5.0]]]])
+    >>> weights = torch.zeros(1, 9, 2, 4)
+    >>> weights[:, 4] = 1.0  # every pixel copies its own cell
+    >>> convex_upsample(coarse, weights, 2)[0, 0].tolist()
+    [[1.0, 1.0, 5.0, 5.0], [1.0, 1.0, 5.0, 5.0]]
+    """
+    return (_neighbours(coarse, stride) * weights[:, None]).sum(dim=2)
+
+
+def _neighbours(coarse: Tensor, stride: int) -> Tensor:
+    """(B, C, h, w) -> (B, C, 9, h·stride, w·stride): every pixel's 3x3 coarse neighbours."""
+    batch, channels, height, width = coarse.shape
+    neighbours = F.unfold(F.pad(coarse, (1, 1, 1, 1), mode="replicate"), 3)
+    neighbours = neighbours.reshape(batch, channels, 9, height, width)
+    return neighbours.repeat_interleave(stride, dim=-2).repeat_interleave(stride, dim=-1)
 
 
 @register_model(BokehNetConfig)
@@ -111,12 +146,30 @@ class BokehNet(nn.Module):
         self.blocks = nn.ModuleList(
             ScanBlock2d(config.dim, config.heads, config.head_dim) for _ in range(config.blocks)
         )
-        self.skip = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), _norm(16), nn.GELU())
+        self.skip = nn.Sequential(
+            nn.Conv2d(3, 16, 3, padding=1), _norm(16), nn.GELU(),
+            nn.Conv2d(16, 16, 3, padding=1), _norm(16), nn.GELU(),
+        )  # fmt: skip
         inverse_depth = nn.Conv2d(32, 1, 1)
         nn.init.constant_(inverse_depth.bias, _initial_logit(config))  # type: ignore[arg-type]
         self.depth_head = nn.Sequential(
-            nn.Conv2d(config.dim + 16, 32, 3, padding=1), _norm(32), nn.GELU(), inverse_depth
+            nn.Conv2d(config.dim, 32, 3, padding=1), _norm(32), nn.GELU(), inverse_depth
         )
+        self.guide_key = nn.Conv2d(16, 8, 1)
+        mask = nn.Conv2d(32, 9, 1)
+        nn.init.zeros_(mask.weight)  # starts from the joint-bilateral weights alone
+        nn.init.zeros_(mask.bias)  # type: ignore[arg-type]
+        self.upsample_mask = nn.Sequential(
+            nn.Conv2d(config.dim + 16, 32, 3, padding=1), _norm(32), nn.GELU(), mask
+        )
+        residual = nn.Conv2d(16, 1, 3, padding=1)
+        nn.init.zeros_(residual.weight)  # starts as the upsampled coarse depth
+        nn.init.zeros_(residual.bias)  # type: ignore[arg-type]
+        self.depth_refine = nn.Sequential(
+            nn.Conv2d(17, 16, 3, padding=1), _norm(16), nn.GELU(),
+            nn.Conv2d(16, 16, 3, padding=1), _norm(16), nn.GELU(),
+            residual,
+        )  # fmt: skip
         self.temporal_logit = nn.Parameter(
             torch.zeros(config.blocks, len(DIRECTIONS)), requires_grad=config.temporal_decay is None
         )
@@ -156,13 +209,21 @@ class BokehNet(nn.Module):
         for index, block in enumerate(self.blocks):
             features, final = block(features, None if initial is None else initial[index])
             finals.append(final)
+        coarse = self.depth_head(features)
         upsampled = F.interpolate(
             features, size=(height, width), mode="bilinear", align_corners=False
         )
-        raw = self.depth_head(torch.cat([upsampled, self.skip(image)], dim=1))
+        guide = self.skip(image * 2 - 1)
+        logits = self.upsample_mask(torch.cat([upsampled, guide], dim=1))
+        # Joint-bilateral term: a pixel leans to the neighbouring cells that look like it.
+        key = self.guide_key(guide)
+        cells = _neighbours(F.avg_pool2d(key, stride), stride)
+        logits = logits - (key[:, :, None] - cells).square().sum(dim=1)
+        raw = convex_upsample(coarse, logits.softmax(dim=1), stride)
+        raw = raw + self.depth_refine(torch.cat([guide, raw], dim=1))
         near, far = 1.0 / self.config.min_depth_m, 1.0 / self.config.max_depth_m
-        depth = 1.0 / (far + (near - far) * torch.sigmoid(raw))
-        return depth, torch.stack(finals)
+        inverse = far + (near - far) * torch.sigmoid(raw)
+        return 1.0 / inverse, torch.stack(finals)
 
     def forward(
         self, image: Tensor, camera: Tensor, previous: Tensor | None = None

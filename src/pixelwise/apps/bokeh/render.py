@@ -22,6 +22,11 @@ what lies behind it.
 Rendering happens in linear light (sRGB decoded), optionally with clipped highlights
 expanded by a smooth invertible curve (``highlight_gain``), so bright points turn into
 bokeh balls instead of grey smudges.
+
+:func:`render_layers` is the physical reference for scenes known layer by layer (synthetic
+ones): every layer, also where it is hidden, is blurred by its own CoC and laid over the
+layers behind it, so blurred foreground edges reveal the background (partial occlusion),
+which no render of the flattened picture can show.
 """
 
 from __future__ import annotations
@@ -38,7 +43,9 @@ from pixelwise.apps.bokeh.lens import (
     FULL_FRAME_WIDTH_MM,
     MAX_DEPTH_M,
     Scalar,
+    coc_scale,
     coc_terms,
+    inverse_depth_offset,
 )
 from pixelwise.engine.progress import ProgressReporter
 from pixelwise.errors import InputError
@@ -334,4 +341,100 @@ def render_bokeh(
     )
     working = expand_highlights(srgb_to_linear(image), settings)
     rendered = composite_layers(working, offset, scale, settings, progress)
+    return linear_to_srgb(compress_highlights(rendered, settings))
+
+
+def composite_over(
+    linear: Tensor, alpha: Tensor, radius: Tensor, settings: RenderSettings
+) -> Tensor:
+    """Blur scene layers and stack them far to near: ``linear`` (K, C, H, W) colours in the
+    working space, ``alpha`` (K, 1, H, W) coverage, ``radius`` (K,) disc radii in pixels, the
+    first layer the farthest. Returns (C, H, W) in the working space.
+
+    Each layer's premultiplied colour and coverage are blurred with its own disc
+    (:func:`blur_discs`) and laid over what lies behind, ``P ← P_k + (1 − a_k) P``, so a
+    blurred edge lets the layers behind it show through (partial occlusion); the result is
+    normalised by the accumulated coverage as in :func:`composite_layers`.
+    """
+    stack = blur_discs(
+        torch.cat([linear * alpha, alpha], dim=1),
+        radius.to(linear.dtype),
+        direct_max_radius=settings.direct_max_radius,
+    )
+    numerator, coverage = torch.zeros_like(linear[0]), torch.zeros_like(alpha[0])
+    for layer in stack:
+        colour, cover = layer[:-1], layer[-1:].clamp(0.0, 1.0)
+        numerator = colour + (1.0 - cover) * numerator
+        coverage = cover + (1.0 - cover) * coverage
+    return numerator / (coverage + settings.eps)
+
+
+def render_layers(
+    colour: Tensor,
+    alpha: Tensor,
+    depth_m: Tensor,
+    *,
+    f_number: float,
+    focal_length_mm: float,
+    focus_m: float,
+    sensor_width_mm: float = FULL_FRAME_WIDTH_MM,
+    max_depth_m: float = MAX_DEPTH_M,
+    settings: RenderSettings | None = None,
+) -> Tensor:
+    """What a thin lens records of a scene of fronto-parallel layers, with partial occlusion.
+
+    Unlike :func:`render_bokeh`, which only sees the all-in-focus picture and its depth map,
+    this knows every layer in full, also where nearer ones hide it: each layer is blurred by
+    the disc of its own CoC and composited far to near in linear light (see
+    :func:`composite_over`), so the rim of a blurred foreground reveals the background behind
+    it. It is the reference that synthetic training targets are made with.
+
+    Parameters
+    ----------
+    colour : Tensor
+        (K, 3, H, W) sRGB colour of each layer in [0, 1].
+    alpha : Tensor
+        (K, 1, H, W) coverage of each layer in [0, 1].
+    depth_m : Tensor
+        (K,) depth of each layer in metres, any order.
+    f_number, focal_length_mm, focus_m, sensor_width_mm, max_depth_m : float
+        Camera settings, as in :func:`render_bokeh`.
+    settings : RenderSettings, optional
+        Highlight expansion and FFT threshold (the layer grid is not used).
+
+    Returns
+    -------
+    Tensor
+        (3, H, W) sRGB, same dtype as ``colour``.
+
+    Examples
+    --------
+    >>> colour, alpha = torch.rand(2, 3, 16, 16), torch.ones(2, 1, 16, 16)
+    >>> out = render_layers(
+    ...     colour, alpha, torch.tensor([9.0, 2.0]), f_number=2, focal_length_mm=50, focus_m=2
+    ... )
+    >>> bool(torch.allclose(out, colour[1], atol=1e-5))  # the in-focus layer hides the other
+    True
+    """
+    settings = settings or RenderSettings()
+    if colour.dim() != 4 or colour.shape[1] != 3:
+        raise InputError("layers", f"expected colours (K, 3, H, W), got {tuple(colour.shape)}")
+    count = colour.shape[0]
+    if alpha.shape != (count, 1, *colour.shape[2:]) or depth_m.shape != (count,):
+        raise InputError(
+            "layers",
+            f"alpha {tuple(alpha.shape)} and depth {tuple(depth_m.shape)} do not match "
+            f"colours {tuple(colour.shape)} (expected (K, 1, H, W) and (K,))",
+        )
+    if not bool(torch.isfinite(depth_m).all()) or bool((depth_m <= 0).any()):
+        raise InputError("depth", "depth must be finite and > 0 metres everywhere")
+    order = torch.argsort(depth_m, descending=True)  # far to near
+    depth = depth_m[order].reshape(-1, 1, 1, 1).to(colour.dtype)
+    camera = {"focal_length_mm": focal_length_mm, "focus_m": focus_m, "max_depth_m": max_depth_m}
+    scale = coc_scale(
+        colour.shape[-1], f_number=f_number, sensor_width_mm=sensor_width_mm, like=depth, **camera
+    )
+    radius = (scale * inverse_depth_offset(depth, **camera)).abs().flatten() / 2
+    working = expand_highlights(srgb_to_linear(colour[order]), settings)
+    rendered = composite_over(working, alpha[order], radius, settings)
     return linear_to_srgb(compress_highlights(rendered, settings))

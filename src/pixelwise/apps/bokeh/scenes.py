@@ -4,10 +4,12 @@ A scene is a textured background plane plus a few textured, anti-aliased objects
 depths, composited far to near with alpha, with specular highlights (small saturated
 points). Textures follow perspective: a texture of fixed size in the world appears with a
 grain ``∝ 1/depth`` pixels, and distant layers are hazier, so depth is learnable from the
-picture. The camera focuses on one of the layers; the target is the classical renderer's
-output from the true depth at high quality (fine layers). A scene is a crop of a full-frame
-photograph ``full_frame_width_px`` wide: the sensor width is scaled to the crop, so the blur
-in pixels is that of the whole photograph.
+picture. The camera focuses on one of the layers. The target is what a lens records: every
+layer, whole (also where nearer ones hide it), blurred by its own CoC and composited far to
+near (:func:`~pixelwise.apps.bokeh.render.render_layers`), so a blurred foreground edge
+reveals background that the all-in-focus picture hides, as in a real photograph. A scene is
+a crop of a full-frame photograph ``full_frame_width_px`` wide: the sensor width is scaled
+to the crop, so the blur in pixels is that of the whole photograph.
 """
 
 from __future__ import annotations
@@ -20,7 +22,13 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from pixelwise.apps.bokeh.lens import FULL_FRAME_WIDTH_MM
-from pixelwise.apps.bokeh.render import RenderSettings, render_bokeh
+from pixelwise.apps.bokeh.render import (
+    RenderSettings,
+    composite_over,
+    linear_to_srgb,
+    render_layers,
+    srgb_to_linear,
+)
 
 HAZE = np.array([0.75, 0.8, 0.9])
 
@@ -39,7 +47,12 @@ class SceneConfig(BaseModel):
     f_numbers: tuple[float, float] = Field((1.8, 8.0), description="log-uniform range")
     focal_length_mm: float = Field(50.0, gt=0)
     full_frame_width_px: int = Field(320, ge=8, description="width of the photograph cropped")
-    target: RenderSettings = RenderSettings(layer_step_px=0.5, max_layers=512)
+    grain_px: float = Field(
+        4.0, gt=0, le=64, description="texture grain at 1 m in a 320-px-wide frame (∝ 1/depth)"
+    )
+    target: RenderSettings = Field(
+        RenderSettings(), description="highlights of the targets (every layer has its own CoC)"
+    )
 
 
 def _texture(rng: np.random.Generator, shape: tuple[int, int], grain_px: float) -> np.ndarray:
@@ -54,8 +67,9 @@ def _texture(rng: np.random.Generator, shape: tuple[int, int], grain_px: float) 
 def _paint(
     rng: np.random.Generator, depth: float, config: SceneConfig, shape: tuple[int, int]
 ) -> np.ndarray:
-    """A layer's colour at ``depth``: perspective grain and aerial haze."""
-    grain = 4.0 * config.full_frame_width_px / 320 / depth
+    """A layer's colour at ``depth``: perspective grain (a texture of fixed size in the world)
+    and aerial haze."""
+    grain = config.grain_px * config.full_frame_width_px / 320 / depth
     colour = _texture(rng, shape, grain)
     haze = 1.0 - np.exp(-depth / 40.0)
     return (1 - haze) * colour + haze * HAZE[:, None, None]
@@ -73,7 +87,14 @@ def _ellipse_alpha(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarr
 
 def draw_scene(config: SceneConfig, seed: int) -> dict[str, np.ndarray]:
     """One scene: ``image`` (3, H, W) sRGB in [0, 1], ``depth`` (1, H, W) metres, ``camera``
-    (4,) (f-number, focal length mm, focus m, sensor width mm), float32, deterministic.
+    (4,) (f-number, focal length mm, focus m, sensor width mm), and the scene's layers, far
+    to near: ``layer_colour`` (K, 3, H, W), ``layer_alpha`` (K, 1, H, W), ``layer_depth``
+    (K,) metres; float32, deterministic.
+
+    Every layer keeps its whole texture, also where nearer layers hide it; a highlight
+    belongs to the layer the depth map shows at its pixel. The all-in-focus ``image`` is the
+    layers composited in linear light, the depth map that of the nearest layer covering at
+    least half of a pixel.
 
     Examples
     --------
@@ -84,47 +105,56 @@ def draw_scene(config: SceneConfig, seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     shape = (config.height, config.width)
     background = rng.uniform(0.4, 1.0) * config.far_m
-    image = _paint(rng, background, config, shape)
-    depth = np.full(shape, background)
+    colours, alphas = [_paint(rng, background, config, shape)], [np.ones(shape)]
+    layer = np.zeros(shape, dtype=np.int64)  # index of the layer the depth map shows
     count = int(rng.integers(config.objects[0], config.objects[1] + 1))
     depths = np.sort(
         np.exp(rng.uniform(np.log(config.near_m), np.log(background * 0.5), size=count))
     )[::-1]
-    for layer_depth in depths:  # far to near
-        alpha = _ellipse_alpha(rng, shape)
-        image = alpha * _paint(rng, layer_depth, config, shape) + (1 - alpha) * image
-        depth = np.where(alpha >= 0.5, layer_depth, depth)
+    for index, layer_depth in enumerate(depths, start=1):  # far to near
+        alphas.append(_ellipse_alpha(rng, shape))
+        colours.append(_paint(rng, layer_depth, config, shape))
+        layer = np.where(alphas[-1] >= 0.5, index, layer)
     for _ in range(config.highlights):
         y, x = int(rng.integers(0, shape[0])), int(rng.integers(0, shape[1]))
-        image[:, y, x] = rng.uniform(0.95, 1.0, size=3)
+        colours[layer[y, x]][:, y, x] = rng.uniform(0.95, 1.0, size=3)
     f_number = float(np.exp(rng.uniform(*np.log(config.f_numbers))))
     focus = float(rng.choice([background, *depths]))
     sensor = FULL_FRAME_WIDTH_MM * config.width / config.full_frame_width_px
-    camera = np.array([f_number, config.focal_length_mm, focus, sensor])
+    layer_depth = np.array([background, *depths])
+    colour, alpha = torch.from_numpy(np.stack(colours)), torch.from_numpy(np.stack(alphas)[:, None])
+    flat = composite_over(
+        srgb_to_linear(colour), alpha, torch.zeros(len(colours)), RenderSettings()
+    )
     return {
-        "image": image.astype(np.float32),
-        "depth": depth[None].astype(np.float32),
-        "camera": camera.astype(np.float32),
+        "image": linear_to_srgb(flat).clamp(0, 1).numpy().astype(np.float32),
+        "depth": layer_depth[layer][None].astype(np.float32),
+        "camera": np.array([f_number, config.focal_length_mm, focus, sensor], dtype=np.float32),
+        "layer_colour": colour.numpy().astype(np.float32),
+        "layer_alpha": alpha.numpy().astype(np.float32),
+        "layer_depth": layer_depth.astype(np.float32),
     }
 
 
 def render_target(
     scene: dict[str, np.ndarray], settings: RenderSettings, max_depth_m: float
 ) -> np.ndarray:
-    """The classical render of ``scene`` from its true depth, float32 (3, H, W)."""
-    camera = torch.from_numpy(scene["camera"]).double()
+    """What the camera records of ``scene`` (see :func:`draw_scene`), float32 (3, H, W): every
+    layer blurred by its own CoC, with partial occlusion (:func:`render_layers`)."""
+    camera = scene["camera"].astype(np.float64)
     with torch.inference_mode():
-        out = render_bokeh(
-            torch.from_numpy(scene["image"])[None].double(),
-            torch.from_numpy(scene["depth"])[None].double(),
-            f_number=camera[0],
-            focal_length_mm=camera[1],
-            focus_m=camera[2],
-            sensor_width_mm=camera[3],
+        out = render_layers(
+            torch.from_numpy(scene["layer_colour"]).double(),
+            torch.from_numpy(scene["layer_alpha"]).double(),
+            torch.from_numpy(scene["layer_depth"]).double(),
+            f_number=float(camera[0]),
+            focal_length_mm=float(camera[1]),
+            focus_m=float(camera[2]),
+            sensor_width_mm=float(camera[3]),
             max_depth_m=max_depth_m,
             settings=settings,
         )
-    return out[0].clamp(0, 1).float().numpy()
+    return out.clamp(0, 1).float().numpy()
 
 
 class SyntheticBokehDataset(Dataset[dict[str, Tensor]]):
@@ -139,8 +169,9 @@ class SyntheticBokehDataset(Dataset[dict[str, Tensor]]):
         self.items = []
         for index in range(count):
             scene = draw_scene(config, seed + index)
-            scene["target"] = render_target(scene, config.target, max_depth_m)
-            self.items.append({key: torch.from_numpy(value) for key, value in scene.items()})
+            item = {key: scene[key] for key in ("image", "depth", "camera")}
+            item["target"] = render_target(scene, config.target, max_depth_m)
+            self.items.append({key: torch.from_numpy(value) for key, value in item.items()})
 
     def __len__(self) -> int:
         return len(self.items)
