@@ -206,8 +206,8 @@ def test_bokehnet_trains_and_predicts_at_batch_one_with_a_learnable_focal_length
     assert bool(torch.isfinite(second["output"]).all())
 
 
-def test_two_frame_training_reaches_the_learned_temporal_decay() -> None:
-    from pixelwise.apps.bokeh.task import BokehTask
+def test_clip_training_reaches_the_learned_temporal_decay() -> None:
+    from pixelwise.apps.bokeh.task import BokehTask, ClipTraining
 
     torch.manual_seed(0)
     model = build_model(BokehNetConfig(dim=16, blocks=1, heads=2, head_dim=8))
@@ -217,8 +217,10 @@ def test_two_frame_training_reaches_the_learned_temporal_decay() -> None:
         "target": torch.rand(2, 3, 16, 16),
         "depth": torch.full((2, 1, 16, 16), 3.0),
     }
-    terms = BokehTask(model, temporal_noise=0.02).training_step(batch)  # type: ignore[arg-type]
-    assert set(terms) == {"l1", "render_l1", "coc_l1", "coc_l1_first", "loss"}
+    task = BokehTask(model, clips=ClipTraining(frames=3, noise=0.02, consistency=0.1))
+    terms = task.training_step(batch)  # type: ignore[arg-type]
+    assert set(terms) == {"l1", "render_l1", "coc_l1", "coc_flicker", "loss"}
+    assert float(terms["coc_flicker"].detach()) > 0  # fresh noise per frame moves the depth
     terms["loss"].backward()
     assert (
         model.temporal_logit.grad is not None and float(model.temporal_logit.grad.abs().sum()) > 0

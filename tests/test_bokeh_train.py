@@ -13,12 +13,13 @@ from pixelwise.apps.bokeh.scenes import SyntheticBokehDataset
 from pixelwise.apps.bokeh.train import load_bokeh_model, train
 
 #: The classical render from the predicted depth stays this far (dB) below the render from
-#: the true depth after this test's ~200 CPU steps (measured 11.7 dB; 5x longer training
-#: gains < 0.2 dB). Issue 10 asks for 1 dB; that needs depth exact to a pixel at every layer
-#: boundary (a 1-pixel boundary shift alone costs 10.5 dB on these scenes, and even the true
-#: inverse depth fed in as an input channel leaves 4 dB at this budget), so the bound here
-#: only guards against regressions.
-DEPTH_RENDER_GAP_DB = 13.0
+#: the true depth after this test's ~200 CPU steps, both scored against the layered (partial
+#: occlusion) targets: measured 3.05 to 3.6 dB over trainer seeds 0-2 (3.4 to 3.8 dB with
+#: the former bilinear depth head; after 4x longer training 4.2 vs 5.6 dB on 32 scenes).
+#: Issue 10 asks for 1 dB; what is left is mostly the depth of small near objects, judged
+#: too far by several pixels of CoC (true boundaries with the predicted per-object depth gain
+#: only 0.7 dB), so the bound only guards against regressions.
+DEPTH_RENDER_GAP_DB = 4.5
 
 
 @pytest.mark.slow
@@ -39,9 +40,18 @@ def test_bokehnet_beats_the_identity_on_held_out_scenes(tmp_path: Path) -> None:
     assert scores["psnr_render"] >= scores["psnr_render_true_depth"] - DEPTH_RENDER_GAP_DB, scores
     assert scores["ssim_output"] > scores["ssim_identity"], scores
     assert "f-number" in (tmp_path / "report.html").read_text()
-    # Carrying the states must not destabilise the static clip. It does not steady it
-    # reliably either: with or without two-frame training, the change measured -13 % to +7 %
-    # between runs (issue 10's closing note), so only the "no harm" bound is asserted.
+    # Flicker on 4 static / panning noisy clips. Measured over trainer seeds 0-2 (this
+    # config, two-frame clip training; single-frame training in brackets): output / input
+    # 0.23-0.24; propagated / independent 0.98-1.003 static, 0.999-1.003 panning (static
+    # 1.04-1.06: carrying then hurts); propagated / steady-depth render 1.06-1.08 (1.17-1.33);
+    # CoC flicker 0.030-0.032 px (0.048-0.077). Most of the flicker left is sensor noise the
+    # renderer passes on (the steady-depth render), which no state can remove, so the carried
+    # states cannot lower it measurably (-2 % to +0.3 %): the bars hold the state harmless
+    # and the depth steady, and each fails for single-frame training.
     flicker = temporal_consistency(model, frames=4)
-    assert flicker["flicker_static_propagated"] < 1.2 * flicker["flicker_static_independent"]
+    static, panning = flicker["flicker_static_propagated"], flicker["flicker_panning_propagated"]
     assert flicker["flicker_static_independent"] < 0.5 * flicker["flicker_static_input"], flicker
+    assert static < 1.03 * flicker["flicker_static_independent"], flicker
+    assert panning < 1.03 * flicker["flicker_panning_independent"], flicker
+    assert static < 1.15 * flicker["flicker_static_steady_depth"], flicker
+    assert flicker["depth_flicker_static_propagated"] < 0.045, flicker

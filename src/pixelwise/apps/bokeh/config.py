@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pixelwise.apps.bokeh.network import BokehNetConfig
 from pixelwise.apps.bokeh.scenes import SceneConfig
+from pixelwise.apps.bokeh.task import ClipTraining
 from pixelwise.config import RelativePath, load_config
 from pixelwise.engine import TrainerConfig
 
@@ -51,8 +52,8 @@ class BokehConfig(_Frozen):
     depth_weight: float = Field(
         0.1, ge=0, description="weight of the L1 error of the predicted CoC in pixels"
     )
-    temporal_noise: float = Field(
-        0.0, ge=0, le=0.5, description="train on two-frame noisy clips (0: single frames)"
+    clips: ClipTraining | None = Field(
+        None, description="train on short noisy static clips (null: single frames)"
     )
     output_dir: RelativePath = Path("runs/bokeh")
 

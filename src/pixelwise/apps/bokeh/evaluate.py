@@ -132,16 +132,20 @@ def render_with_depth(model: BokehNet, image: Tensor, camera: Tensor, depth: Ten
     )
 
 
-def render_clip(model: BokehNet, frames: Tensor, camera: Tensor, *, propagate: bool) -> Tensor:
+def render_clip(
+    model: BokehNet, frames: Tensor, camera: Tensor, *, propagate: bool
+) -> dict[str, Tensor]:
     """Render frames (T, 3, H, W) one by one; with ``propagate`` each frame starts from the
-    previous frame's final states (decayed by the model). Returns (T, 3, H, W)."""
-    outputs, states = [], None
+    previous frame's final states (decayed by the model). Returns ``output`` (T, 3, H, W)
+    and ``depth`` (T, 1, H, W)."""
+    outputs, depths, states = [], [], None
     with torch.inference_mode():
         for frame in frames:
             result = model(frame[None], camera[None], states if propagate else None)
             states = result["states"]
             outputs.append(result["output"][0])
-    return torch.stack(outputs)
+            depths.append(result["depth"][0])
+    return {"output": torch.stack(outputs), "depth": torch.stack(depths)}
 
 
 def flicker(frames: Tensor) -> float:

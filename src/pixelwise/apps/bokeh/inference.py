@@ -39,7 +39,10 @@ def render_frames(
     model: BokehNet, frames: Iterable[np.ndarray], camera: Camera, *, propagate: bool = True
 ) -> Iterator[np.ndarray]:
     """Render a stream of frames; with ``propagate`` every frame starts from the previous
-    frame's final recurrent states (decayed by the model), which steadies static scenes."""
+    frame's final recurrent states (decayed by the model), as clip training does (see
+    :class:`~pixelwise.apps.bokeh.task.ClipTraining`). On static clips this changed flicker by
+    under 2 % against rendering each frame on its own: most flicker is sensor noise passed
+    through in-focus regions, which a constant-size state cannot hold per pixel."""
     model = model.eval()
     states = None
     for frame in frames:

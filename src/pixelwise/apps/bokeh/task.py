@@ -1,7 +1,8 @@
 """Supervised depth-of-field rendering: train BokehNet on (sharp image, camera, target) items.
 
-Optionally, items are turned into two-frame clips so that the network learns to use the
-recurrent states carried from frame to frame (see :func:`fit_bokeh`).
+Optionally, items are turned into short static clips with fresh sensor noise per frame, so
+that the network learns to use the recurrent states carried from frame to frame to keep its
+depth steady (see :class:`ClipTraining`).
 
 The loss is the L1 distance of the output to the target, plus that of the classical render
 from the predicted depth (so the depth is judged by the picture it makes, not hidden by the
@@ -15,6 +16,7 @@ input returned unchanged ("identity"), exact over the validation set, and the Co
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -33,15 +36,36 @@ from pixelwise.methods.common import seeded_model
 from pixelwise.metrics import PSNR, Mean
 
 
+class ClipTraining(BaseModel):
+    """Train on short noisy clips of each static scene, the states carried from frame to frame.
+
+    Every frame is the item's image plus fresh Gaussian noise of std ``noise`` (a static
+    shot's sensor noise). Each frame's depth is supervised; ``consistency`` weighs the
+    temporal term ``|A · (1/D̂_t − 1/D̂_{t−1})|``, the flicker of the CoC in pixels between
+    consecutive frames: it rewards depth that sensor noise does not move (whether through
+    noise-robust features or the carried states; single-frame losses cannot see flicker).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    noise: float = Field(0.02, gt=0, le=0.5, description="std of the per-frame sensor noise")
+    frames: int = Field(
+        2, ge=2, le=16, description="frames per clip (3-4 measured no steadier than 2)"
+    )
+    consistency: float = Field(
+        0.1, ge=0, description="weight of the temporal CoC term (1.0 flattened the depth)"
+    )
+
+
 class BokehTask:
     """Engine task over batches ``{"image", "camera", "target"[, "depth"]}``."""
 
     def __init__(
-        self, model: BokehNet, depth_weight: float = 0.1, temporal_noise: float = 0.0
+        self, model: BokehNet, depth_weight: float = 0.1, clips: ClipTraining | None = None
     ) -> None:
         self.model = model
         self.depth_weight = depth_weight
-        self.temporal_noise = temporal_noise
+        self.clips = clips
         self.metrics = {
             "psnr": PSNR(data_range=1.0),
             "psnr_render": PSNR(data_range=1.0),
@@ -50,34 +74,40 @@ class BokehTask:
         }
 
     def _losses(
-        self, batch: Mapping[str, Tensor], *, temporal: bool = False
+        self, batch: Mapping[str, Tensor], *, clips: ClipTraining | None = None
     ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         image, previous = batch["image"], None
         terms: dict[str, Tensor] = {}
-        if temporal:
-            # A two-frame clip of a static scene with fresh sensor noise per frame. The first
-            # frame (no state, as every video starts) has its depth supervised too, so the
-            # network stays good on its own; its final states initialise the second frame,
-            # which therefore can only gain from them.
+        depths: list[Tensor] = []
+        if clips is not None:
+            # A static clip: the first frame starts without state, as every video does; its
+            # final states initialise the next frame, and so on. Only the last frame is
+            # rendered (the picture losses); every frame's depth is supervised.
             def frame() -> Tensor:
-                return (image + self.temporal_noise * torch.randn_like(image)).clamp(0, 1)
+                return (image + clips.noise * torch.randn_like(image)).clamp(0, 1)
 
-            first_depth, previous = self.model.predict_depth(frame())
-            if "depth" in batch and self.depth_weight:
-                terms["coc_l1_first"] = self.depth_weight * coc_error_px(first_depth, batch).mean()
+            for _ in range(clips.frames - 1):
+                depth, previous = self.model.predict_depth(frame(), previous)
+                depths.append(depth)
             image = frame()
         result = self.model(image, batch["camera"], previous)
+        depths.append(result["depth"])
         target = batch["target"]
         terms |= {
             "l1": F.l1_loss(result["output"].float(), target),
             "render_l1": F.l1_loss(result["render"].float(), target),
         }
         if "depth" in batch and self.depth_weight:
-            terms["coc_l1"] = self.depth_weight * coc_error_px(result["depth"], batch).mean()
+            errors = [coc_error_px(depth, batch).mean() for depth in depths]
+            terms["coc_l1"] = self.depth_weight * torch.stack(errors).mean()
+        if clips is not None and clips.consistency:
+            offsets = [coc_offset_px(depth, batch["camera"]) for depth in depths]
+            steps = [(now - before).abs().mean() for before, now in itertools.pairwise(offsets)]
+            terms["coc_flicker"] = clips.consistency * torch.stack(steps).mean()
         return terms, result
 
     def training_step(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        terms, _ = self._losses(batch, temporal=self.temporal_noise > 0)
+        terms, _ = self._losses(batch, clips=self.clips)
         return terms | {"loss": torch.stack(list(terms.values())).sum()}
 
     def validation_step(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -91,21 +121,39 @@ class BokehTask:
         return {"loss": torch.stack(list(terms.values())).sum()}
 
 
+def coc_offset_px(depth: Tensor, camera: Tensor) -> Tensor:
+    """``A / D`` (B, 1, H, W): minus the signed CoC in pixels up to a per-camera constant, for
+    ``camera`` (B, 4); differences of it are differences of blur.
+
+    Examples
+    --------
+    >>> from pixelwise.apps.bokeh.lens import signed_coc_px
+    >>> camera = torch.tensor([[2.0, 50.0, 2.0, 36.0]])
+    >>> near, far = torch.full((1, 1, 1, 2), 1.0), torch.full((1, 1, 1, 2), 4.0)
+    >>> step = coc_offset_px(near, camera) - coc_offset_px(far, camera)
+    >>> lens = {"f_number": 2.0, "focal_length_mm": 50.0, "focus_m": 2.0}
+    >>> blur = signed_coc_px(far, **lens) - signed_coc_px(near, **lens)
+    >>> bool(torch.allclose(step, blur))
+    True
+    """
+    scale = coc_scale(
+        depth.shape[-1],
+        f_number=camera[:, 0],
+        focal_length_mm=camera[:, 1],
+        focus_m=camera[:, 2],
+        sensor_width_mm=camera[:, 3],
+        like=depth.float(),
+    )
+    return scale / depth.float()
+
+
 def coc_error_px(depth: Tensor, batch: Mapping[str, Tensor]) -> Tensor:
     """|CoC(predicted depth) − CoC(true depth)| in pixels, (B, 1, H, W), for ``batch``'s cameras.
 
     Equal to ``|A| · |1/D̂ − 1/D|``: the focus distance cancels (away from the depth clamps).
     """
-    camera, true_depth = batch["camera"], batch["depth"]
-    scale = coc_scale(
-        true_depth.shape[-1],
-        f_number=camera[:, 0],
-        focal_length_mm=camera[:, 1],
-        focus_m=camera[:, 2],
-        sensor_width_mm=camera[:, 3],
-        like=true_depth,
-    )
-    return (scale * (1.0 / depth.float() - 1.0 / true_depth)).abs()
+    camera = batch["camera"]
+    return (coc_offset_px(depth, camera) - coc_offset_px(batch["depth"], camera)).abs()
 
 
 @dataclass
@@ -124,7 +172,7 @@ def fit_bokeh(
     validation: Dataset[dict[str, Tensor]] | None = None,
     batch_size: int = 4,
     depth_weight: float = 0.1,
-    temporal_noise: float = 0.0,
+    clips: ClipTraining | None = None,
     progress: ProgressReporter | None = None,
     checkpoint_dir: str | Path | None = None,
     app: str = "bokeh",
@@ -134,13 +182,12 @@ def fit_bokeh(
 
     Seeds every RNG from ``trainer.seed`` before building the network. Use
     ``trainer.gradient_clip_norm`` (1.0 in the app's config) around the recurrence. With
-    ``temporal_noise`` > 0 every training item becomes a two-frame static clip (the image
-    plus fresh Gaussian noise of that std per frame) with the states carried between frames.
+    ``clips`` every training item becomes a short static clip (see :class:`ClipTraining`).
     """
     network = seeded_model(model, trainer.seed)
     if not isinstance(network, BokehNet):
         raise ConfigError(f"fit_bokeh trains BokehNet, not {type(network).__name__}")
-    task = BokehTask(network, depth_weight, temporal_noise)
+    task = BokehTask(network, depth_weight, clips)
     result = Trainer(trainer, progress=progress).fit(
         task,  # type: ignore[arg-type]  # the protocol's ``model: nn.Module`` is invariant
         make_loader(train, batch_size, shuffle=True),
