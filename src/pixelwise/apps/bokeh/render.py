@@ -282,6 +282,11 @@ def check_render_inputs(image: Tensor, depth_m: Tensor) -> None:
             f"depth {tuple(depth_m.shape)} does not match the image "
             f"{tuple(image.shape)} (expected (N, 1, H, W) of the same size)",
         )
+    _check_depth_values(depth_m)
+
+
+def _check_depth_values(depth_m: Tensor) -> None:
+    """One-line error unless every depth is finite and positive."""
     detached = depth_m.detach()
     if not bool(torch.isfinite(detached).all()) or bool((detached <= 0).any()):
         raise InputError("depth", "depth must be finite and > 0 metres everywhere")
@@ -426,8 +431,7 @@ def render_layers(
             f"alpha {tuple(alpha.shape)} and depth {tuple(depth_m.shape)} do not match "
             f"colours {tuple(colour.shape)} (expected (K, 1, H, W) and (K,))",
         )
-    if not bool(torch.isfinite(depth_m).all()) or bool((depth_m <= 0).any()):
-        raise InputError("depth", "depth must be finite and > 0 metres everywhere")
+    _check_depth_values(depth_m)
     order = torch.argsort(depth_m, descending=True)  # far to near
     depth = depth_m[order].reshape(-1, 1, 1, 1).to(colour.dtype)
     camera = {"focal_length_mm": focal_length_mm, "focus_m": focus_m, "max_depth_m": max_depth_m}
