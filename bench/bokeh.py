@@ -160,14 +160,16 @@ def gap_config(folder: Path, args: argparse.Namespace, epochs: int, scenes: int)
     """The demo's training run with the gap options of the command line applied."""
     config = demo_config(folder, epochs=epochs, validation_count=args.validation_scenes)
     assert config.synthetic is not None
-    trainer = config.trainer.model_copy(update={"learning_rate": args.learning_rate})
+    trainer = config.trainer
+    if args.learning_rate is not None:
+        trainer = trainer.model_copy(update={"learning_rate": args.learning_rate})
+    overrides = {"batch_size": args.batch_size, "depth_weight": args.depth_weight}
     return config.model_copy(
         update={
             "synthetic": config.synthetic.model_copy(update={"train_count": scenes}),
             "trainer": trainer,
-            "batch_size": args.batch_size,
-            "depth_weight": args.depth_weight,
             "clips": None if args.single_frame else config.clips,
+            **{name: value for name, value in overrides.items() if value is not None},
         }
     )
 
@@ -176,10 +178,11 @@ def bench_depth_gap(device: torch.device, args: argparse.Namespace) -> None:
     """Train the demo's BokehNet for each (training scenes, epochs) of ``args`` and score the
     last weights and the best on validation (``best.pt``) on the held-out scenes."""
     held_out = SyntheticBokehDataset(DEMO_SCENES, args.held_out, seed=2_000_000)
+    shown = gap_config(Path("unused"), args, epochs=1, scenes=1)
     print(
         f"\nDepth gap: PSNR (dB) vs the layered target on {args.held_out} held-out demo scenes "
-        f"(batch {args.batch_size}, lr {args.learning_rate:g}, depth weight "
-        f"{args.depth_weight:g}, {'single frames' if args.single_frame else 'clips'}, "
+        f"(batch {shown.batch_size}, lr {shown.trainer.learning_rate:g}, depth weight "
+        f"{shown.depth_weight:g}, {'single frames' if args.single_frame else 'clips'}, "
         f"{args.validation_scenes} validation scenes)"
     )
     header = ("scenes", "epochs", "weights", "CPU min", "identity", "output", "render", "true")
@@ -221,9 +224,9 @@ def main() -> None:
     gap.add_argument(
         "--train-scenes", type=int, nargs="+", default=[192], help="one run each (demo: 192)"
     )
-    gap.add_argument("--batch-size", type=int, default=8)
-    gap.add_argument("--learning-rate", type=float, default=3e-3)
-    gap.add_argument("--depth-weight", type=float, default=0.1)
+    gap.add_argument("--batch-size", type=int, help="default: the demo's")
+    gap.add_argument("--learning-rate", type=float, help="default: the demo's")
+    gap.add_argument("--depth-weight", type=float, help="default: the demo's")
     gap.add_argument("--single-frame", action="store_true", help="no two-frame clips")
     gap.add_argument("--validation-scenes", type=int, default=16, help="choose best.pt on")
     gap.add_argument("--held-out", type=int, default=32, help="held-out scenes scored")
