@@ -12,11 +12,11 @@ from functools import cache
 
 import numpy as np
 import pytest
+from image_measures import psnr
 from scipy import ndimage
 from skimage import data
 from skimage.color import rgb2lab
 from skimage.filters import laplace
-from skimage.metrics import peak_signal_noise_ratio
 
 from pixelwise.errors import ConfigError, InputError
 from pixelwise.nodes import create_node
@@ -48,9 +48,7 @@ MIN_GAIN_DB: dict[str, dict[str, float]] = {
 
 def psnr_gain(sharp: np.ndarray, degraded: np.ndarray, restored: np.ndarray) -> float:
     """PSNR of ``restored`` minus PSNR of ``degraded``, both against ``sharp`` (dB)."""
-    return peak_signal_noise_ratio(sharp, restored, data_range=1) - peak_signal_noise_ratio(
-        sharp, degraded, data_range=1
-    )
+    return psnr(sharp, restored) - psnr(sharp, degraded)
 
 
 def sharpness(image: np.ndarray) -> float:
