@@ -28,6 +28,7 @@ from tempfile import TemporaryDirectory
 
 import torch
 import torch.nn.functional as F
+import yaml
 
 from pixelwise.apps.bokeh.config import BokehConfig
 from pixelwise.apps.bokeh.demo import DEMO_SCENES, demo_config
@@ -164,9 +165,14 @@ def gap_config(folder: Path, args: argparse.Namespace, epochs: int, scenes: int)
     if args.learning_rate is not None:
         trainer = trainer.model_copy(update={"learning_rate": args.learning_rate})
     overrides = {"batch_size": args.batch_size, "depth_weight": args.depth_weight}
+    model = {
+        name: yaml.safe_load(value)
+        for name, value in (setting.split("=", 1) for setting in args.model)
+    }
     return config.model_copy(
         update={
             "synthetic": config.synthetic.model_copy(update={"train_count": scenes}),
+            "model": BokehNetConfig.model_validate(config.model.model_dump() | model),
             "trainer": trainer,
             "clips": None if args.single_frame else config.clips,
             **{name: value for name, value in overrides.items() if value is not None},
@@ -183,6 +189,7 @@ def bench_depth_gap(device: torch.device, args: argparse.Namespace) -> None:
         f"\nDepth gap: PSNR (dB) vs the layered target on {args.held_out} held-out demo scenes "
         f"(batch {shown.batch_size}, lr {shown.trainer.learning_rate:g}, depth weight "
         f"{shown.depth_weight:g}, {'single frames' if args.single_frame else 'clips'}, "
+        f"model {' '.join(args.model) or 'as the demo'}, "
         f"{args.validation_scenes} validation scenes)"
     )
     header = ("scenes", "epochs", "weights", "CPU min", "identity", "output", "render", "true")
@@ -227,6 +234,9 @@ def main() -> None:
     gap.add_argument("--batch-size", type=int, help="default: the demo's")
     gap.add_argument("--learning-rate", type=float, help="default: the demo's")
     gap.add_argument("--depth-weight", type=float, help="default: the demo's")
+    gap.add_argument(
+        "--model", nargs="+", default=[], metavar="FIELD=VALUE", help="BokehNet config fields"
+    )
     gap.add_argument("--single-frame", action="store_true", help="no two-frame clips")
     gap.add_argument("--validation-scenes", type=int, default=16, help="choose best.pt on")
     gap.add_argument("--held-out", type=int, default=32, help="held-out scenes scored")
