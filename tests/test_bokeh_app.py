@@ -201,22 +201,30 @@ def test_bokehnet_trains_and_predicts_at_batch_one_with_a_learnable_focal_length
     with torch.no_grad():
         first = model(image, camera.detach())
         second = model(image, camera.detach(), first["states"])
-    assert first["states"].shape == (1, 4, 1, 2, 8, 8) == second["states"].shape
+    assert first["states"].scans.shape == (1, 4, 1, 2, 8, 8) == second["states"].scans.shape
+    state = second["states"]
+    assert state.inverse_depth.shape == (1, 1, 32, 32) and state.image.shape == (1, 3, 32, 32)
     assert float(first["depth"].max()) <= 20.0 and float(first["depth"].min()) > 0
     assert bool(torch.isfinite(second["output"]).all())
 
 
-def test_clip_training_reaches_the_learned_temporal_decay() -> None:
-    from pixelwise.apps.bokeh.task import BokehTask, ClipTraining
-
+def _tiny_model_and_batch(depth: torch.Tensor) -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
+    """A one-block BokehNet and a random two-item 16x16 training batch of ``depth``."""
     torch.manual_seed(0)
     model = build_model(BokehNetConfig(dim=16, blocks=1, heads=2, head_dim=8))
     batch = {
         "image": torch.rand(2, 3, 16, 16),
         "camera": torch.tensor([[2.0, 50.0, 2.0, 3.6]] * 2),
         "target": torch.rand(2, 3, 16, 16),
-        "depth": torch.full((2, 1, 16, 16), 3.0),
+        "depth": depth.contiguous(),
     }
+    return model, batch
+
+
+def test_clip_training_reaches_the_learned_temporal_decay() -> None:
+    from pixelwise.apps.bokeh.task import BokehTask, ClipTraining
+
+    model, batch = _tiny_model_and_batch(torch.full((2, 1, 16, 16), 3.0))
     task = BokehTask(model, clips=ClipTraining(frames=3, noise=0.02, consistency=0.1))
     terms = task.training_step(batch)  # type: ignore[arg-type]
     assert set(terms) == {"l1", "render_l1", "coc_l1", "coc_flicker", "loss"}
@@ -225,3 +233,68 @@ def test_clip_training_reaches_the_learned_temporal_decay() -> None:
     assert (
         model.temporal_logit.grad is not None and float(model.temporal_logit.grad.abs().sum()) > 0
     )
+    assert model.depth_gate[0].weight.grad is not None  # the depth memory learns too
+    assert float(model.depth_gate[0].weight.grad.abs().sum()) > 0
+
+
+def test_the_depth_memory_blends_the_previous_and_the_new_estimate() -> None:
+    # With the scan states decayed to nothing, a frame's own estimate is what it would be
+    # alone, so the carried depth must lie between the previous frame's and that estimate.
+    torch.manual_seed(0)
+    model = build_model(BokehNetConfig(dim=16, blocks=1, heads=2, head_dim=8, temporal_decay=0.0))
+    model.eval()
+    first, second = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        before, state = model.predict_depth(first)
+        alone, _ = model.predict_depth(second)
+        carried, _ = model.predict_depth(second, state)
+    low, high = torch.minimum(1 / before, 1 / alone), torch.maximum(1 / before, 1 / alone)
+    inverse = 1 / carried
+    assert bool(((inverse >= low - 1e-6) & (inverse <= high + 1e-6)).all())
+    assert float((inverse - 1 / alone).abs().max()) > 1e-4  # the memory does pull it
+    with torch.no_grad():
+        again, _ = model.predict_depth(first, state)  # an unchanged frame: the same depth
+    assert torch.allclose(again, before, rtol=1e-5)
+
+
+def test_panning_clips_end_on_the_item(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pixelwise.apps.bokeh.task import BokehTask, ClipTraining, pan
+
+    clips = ClipTraining(frames=3, noise=0.02, panning=1.0, pan_px=2)
+    pans = clips.draw_pans(1000, torch.device("cpu"))
+    assert set(pans.abs().tolist()) == {2} and 400 < int((pans > 0).sum()) < 600
+    assert int((ClipTraining(panning=0.25).draw_pans(1000, torch.device("cpu")) != 0).sum()) < 320
+
+    model, batch = _tiny_model_and_batch(torch.linspace(1.0, 8.0, 16).expand(2, 1, 16, 16))
+    frames: list[torch.Tensor] = []
+    predict = model.predict_depth
+
+    def recording(image: torch.Tensor, previous: object = None) -> object:
+        frames.append(image)
+        return predict(image, previous)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(model, "predict_depth", recording)
+    BokehTask(model, clips=clips).training_step(batch)  # type: ignore[arg-type]
+    # Frame t is each item panned (2 − t) · ±2 pixels, the last one the item itself (plus
+    # sensor noise of std 0.02).
+    assert len(frames) == 3
+    for item in range(2):
+        signs = [
+            sign
+            for sign in (1, -1)
+            if all(
+                float(
+                    (
+                        frame[item]
+                        - pan(batch["image"], torch.tensor([sign * 2 * (2 - t)] * 2))[item]
+                    )
+                    .abs()
+                    .mean()
+                )
+                < 0.03
+                for t, frame in enumerate(frames)
+            )
+        ]
+        assert len(signs) == 1, signs  # one consistent direction per item
+    shifts = torch.tensor([3, -2])
+    assert torch.equal(pan(pan(batch["depth"], shifts), -shifts), batch["depth"])

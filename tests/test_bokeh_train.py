@@ -40,18 +40,21 @@ def test_bokehnet_beats_the_identity_on_held_out_scenes(tmp_path: Path) -> None:
     assert scores["psnr_render"] >= scores["psnr_render_true_depth"] - DEPTH_RENDER_GAP_DB, scores
     assert scores["ssim_output"] > scores["ssim_identity"], scores
     assert "f-number" in (tmp_path / "report.html").read_text()
-    # Flicker on 4 static / panning noisy clips. Measured over trainer seeds 0-2 (this
-    # config, two-frame clip training; single-frame training in brackets): output / input
-    # 0.23-0.24; propagated / independent 0.98-1.003 static, 0.999-1.003 panning (static
-    # 1.04-1.06: carrying then hurts); propagated / steady-depth render 1.06-1.08 (1.17-1.33);
-    # CoC flicker 0.030-0.032 px (0.048-0.077). Most of the flicker left is sensor noise the
-    # renderer passes on (the steady-depth render), which no state can remove, so the carried
-    # states cannot lower it measurably (-2 % to +0.3 %): the bars hold the state harmless
-    # and the depth steady, and each fails for single-frame training.
+    # Flicker on 4 static / panning noisy clips of 4 frames. Measured over trainer seeds 0-2:
+    # propagated / independent 0.937-0.945 static (1.003 for seed 0 before the per-pixel
+    # depth memory, with the scan states alone), 0.971-0.981 panning; static CoC flicker
+    # 0.0002-0.0025 px propagated against 0.023-0.029 independent; propagated / steady-depth
+    # render 0.96-1.0. The memory must not cost accuracy: the CoC error over the panning clip
+    # is 0.985-0.997x that of independent frames, and on the first frame after a cut to
+    # another scene 1.0-1.016x.
     flicker = temporal_consistency(model, frames=4)
     static, panning = flicker["flicker_static_propagated"], flicker["flicker_panning_propagated"]
     assert flicker["flicker_static_independent"] < 0.5 * flicker["flicker_static_input"], flicker
-    assert static < 1.03 * flicker["flicker_static_independent"], flicker
-    assert panning < 1.03 * flicker["flicker_panning_independent"], flicker
-    assert static < 1.15 * flicker["flicker_static_steady_depth"], flicker
-    assert flicker["depth_flicker_static_propagated"] < 0.045, flicker
+    assert static < 0.97 * flicker["flicker_static_independent"], flicker
+    assert panning < 1.01 * flicker["flicker_panning_independent"], flicker
+    assert static < 1.05 * flicker["flicker_static_steady_depth"], flicker
+    depth_flicker = flicker["depth_flicker_static_propagated"]
+    assert depth_flicker < 0.25 * flicker["depth_flicker_static_independent"], flicker
+    for clip, bound in (("panning", 1.03), ("cut", 1.05)):
+        errors = flicker[f"coc_error_{clip}_propagated"], flicker[f"coc_error_{clip}_independent"]
+        assert errors[0] < bound * errors[1], (clip, flicker)

@@ -136,13 +136,12 @@ def render_clip(
     model: BokehNet, frames: Tensor, camera: Tensor, *, propagate: bool
 ) -> dict[str, Tensor]:
     """Render frames (T, 3, H, W) one by one; with ``propagate`` each frame starts from the
-    previous frame's final states (decayed by the model). Returns ``output`` (T, 3, H, W)
-    and ``depth`` (T, 1, H, W)."""
-    outputs, depths, states = [], [], None
+    state the previous frame left. Returns ``output`` (T, 3, H, W) and ``depth`` (T, 1, H, W)."""
+    outputs, depths, state = [], [], None
     with torch.inference_mode():
         for frame in frames:
-            result = model(frame[None], camera[None], states if propagate else None)
-            states = result["states"]
+            result = model(frame[None], camera[None], state if propagate else None)
+            state = result["states"]
             outputs.append(result["output"][0])
             depths.append(result["depth"][0])
     return {"output": torch.stack(outputs), "depth": torch.stack(depths)}

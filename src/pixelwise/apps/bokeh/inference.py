@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from pixelwise.apps.bokeh.lens import Camera
-from pixelwise.apps.bokeh.network import BokehNet
+from pixelwise.apps.bokeh.network import BokehNet, VideoState
 
 
 def camera_tensor(camera: Camera, width: int, padded_width: int) -> Tensor:
@@ -21,16 +21,17 @@ def camera_tensor(camera: Camera, width: int, padded_width: int) -> Tensor:
 
 
 def predict_frame(
-    model: BokehNet, frame: np.ndarray, camera: Camera, states: Tensor | None = None
-) -> tuple[np.ndarray, Tensor]:
-    """Render one (H, W, 3) frame in [0, 1]; returns (H, W, 3) float32 and the final states."""
+    model: BokehNet, frame: np.ndarray, camera: Camera, state: VideoState | None = None
+) -> tuple[np.ndarray, VideoState]:
+    """Render one (H, W, 3) frame in [0, 1] after the frame that left ``state``; returns
+    (H, W, 3) float32 and the state for the next frame."""
     height, width = frame.shape[:2]
     multiple = model.config.size_multiple
     pad_h, pad_w = (-height) % multiple, (-width) % multiple
     image = torch.from_numpy(np.ascontiguousarray(frame.transpose(2, 0, 1)))[None].float()
     image = F.pad(image, (0, pad_w, 0, pad_h), mode="replicate")
     with torch.inference_mode():
-        result = model(image, camera_tensor(camera, width, width + pad_w), states)
+        result = model(image, camera_tensor(camera, width, width + pad_w), state)
     out = result["output"][0, :, :height, :width].clamp(0, 1).permute(1, 2, 0).numpy()
     return out, result["states"]
 
@@ -38,14 +39,12 @@ def predict_frame(
 def render_frames(
     model: BokehNet, frames: Iterable[np.ndarray], camera: Camera, *, propagate: bool = True
 ) -> Iterator[np.ndarray]:
-    """Render a stream of frames; with ``propagate`` every frame starts from the previous
-    frame's final recurrent states (decayed by the model), as clip training does (see
-    :class:`~pixelwise.apps.bokeh.task.ClipTraining`). On static clips this changed flicker by
-    under 2 % against rendering each frame on its own: most flicker is sensor noise passed
-    through in-focus regions, which a constant-size state cannot hold per pixel."""
+    """Render a stream of frames; with ``propagate`` every frame starts from the state the
+    previous one left (its scan states and per-pixel depth memory, see
+    :class:`~pixelwise.apps.bokeh.network.VideoState`), as clip training does."""
     model = model.eval()
-    states = None
+    state = None
     for frame in frames:
-        out, final = predict_frame(model, frame, camera, states if propagate else None)
-        states = final
+        out, final = predict_frame(model, frame, camera, state if propagate else None)
+        state = final
         yield out

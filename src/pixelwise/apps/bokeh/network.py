@@ -18,9 +18,20 @@ coarse logits, the weights predicted from full-resolution image features plus a
 joint-bilateral term (minus the squared distance of the pixel's guide key to each cell's
 mean key), so depth edges follow image edges; a small full-resolution residual on the logit
 then corrects what no neighbour holds. The sigmoid comes last, so the bounds always hold.
-GroupNorm everywhere, so batch size 1 trains and evaluates like any other. For video, the
-final per-direction states of every block (one tensor ``(blocks, 4, B, heads, d_k, d_v)``)
-initialise the next frame after a decay (configured, or learned per block and direction).
+GroupNorm everywhere, so batch size 1 trains and evaluates like any other.
+
+For video, a :class:`VideoState` carries two memories from frame to frame, neither needing
+optical flow. The final per-direction states of every block (one tensor ``(blocks, 4, B,
+heads, d_k, d_v)``) initialise the next frame's scans after a decay (configured, or learned
+per block and direction): a global, content-keyed summary of the scene. And a per-pixel
+memory of inverse depth: each frame's new estimate is blended into it with a learned gate
+``g ∈ (0, 1)``, ``1/D_t = 1/D_{t−1} + g · (1/D̂_t − 1/D_{t−1})``, the gate predicted from the
+frame's guide features and the log of how much the image and the estimate changed since the
+previous frame. Where nothing moved the gate averages the estimates, so sensor noise stops
+moving the blur; where the picture changed it opens and the new depth takes over. The
+per-pixel memory is what steadies a static shot: the scan states are a few 8x8 matrices per
+head and cannot hold per-pixel depth, while most depth flicker comes from the full-resolution
+path they never reach.
 
 The CoC in pixels depends on the width of the whole frame, so BokehNet always sees whole
 frames (never sliding windows).
@@ -29,7 +40,7 @@ frames (never sliding windows).
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -73,6 +84,21 @@ class BokehNetConfig(BaseModel):
     @property
     def size_multiple(self) -> int:
         return self.stride
+
+
+class VideoState(NamedTuple):
+    """What one frame hands the next (see the module docstring)."""
+
+    scans: Tensor  #: final scan states (blocks, 4, B, heads, d_k, d_v)
+    inverse_depth: Tensor  #: (B, 1, H, W) in 1/m, the per-pixel depth memory
+    image: Tensor  #: (B, 3, H, W) the frame, to tell motion from noise
+
+
+def _log_change(now: Tensor, before: Tensor, scale: float) -> Tensor:
+    """log of the channel-mean absolute change over a 3x3 box, ``scale`` the unit: sensor
+    noise and motion edges land orders of magnitude apart at unit-size inputs."""
+    change = F.avg_pool2d((now - before).abs().mean(dim=1, keepdim=True), 3, 1, 1)
+    return torch.log(change / scale + 1e-3)
 
 
 def _initial_logit(config: BokehNetConfig) -> float:
@@ -170,6 +196,9 @@ class BokehNet(nn.Module):
             nn.Conv2d(16, 16, 3, padding=1), _norm(16), nn.GELU(),
             residual,
         )  # fmt: skip
+        gate = nn.Conv2d(16, 1, 1)
+        nn.init.constant_(gate.bias, 2.0)  # type: ignore[arg-type]  # starts mostly open
+        self.depth_gate = nn.Sequential(nn.Conv2d(18, 16, 3, padding=1), nn.GELU(), gate)
         self.temporal_logit = nn.Parameter(
             torch.zeros(config.blocks, len(DIRECTIONS)), requires_grad=config.temporal_decay is None
         )
@@ -186,7 +215,7 @@ class BokehNet(nn.Module):
             )  # fmt: skip
 
     def carry(self, states: Tensor) -> Tensor:
-        """Decay the final states of one frame into the initial states of the next."""
+        """Decay the final scan states of one frame into the initial states of the next."""
         decay = (
             torch.sigmoid(self.temporal_logit)
             if self.config.temporal_decay is None
@@ -194,17 +223,19 @@ class BokehNet(nn.Module):
         )
         return states * decay.reshape(*decay.shape, 1, 1, 1, 1).to(states.dtype)
 
-    def predict_depth(self, image: Tensor, previous: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Depth (B, 1, H, W) in metres and the final states (blocks, 4, B, heads, d_k, d_v).
+    def predict_depth(
+        self, image: Tensor, previous: VideoState | None = None
+    ) -> tuple[Tensor, VideoState]:
+        """Depth (B, 1, H, W) in metres and the state for the next frame.
 
-        ``previous`` are the final states of the previous frame (decayed by :meth:`carry`).
+        ``previous`` is the previous frame's state (None: the first frame of a shot).
         """
         height, width = image.shape[-2:]
         stride = self.config.stride
         if height % stride or width % stride:
             raise ValueError(f"image size {height}x{width} must be a multiple of {stride}")
         features = self.stem(image * 2 - 1)
-        initial = self.carry(previous) if previous is not None else None
+        initial = self.carry(previous.scans) if previous is not None else None
         finals = []
         for index, block in enumerate(self.blocks):
             features, final = block(features, None if initial is None else initial[index])
@@ -223,14 +254,22 @@ class BokehNet(nn.Module):
         raw = raw + self.depth_refine(torch.cat([guide, raw], dim=1))
         near, far = 1.0 / self.config.min_depth_m, 1.0 / self.config.max_depth_m
         inverse = far + (near - far) * torch.sigmoid(raw)
-        return 1.0 / inverse, torch.stack(finals)
+        if previous is not None:
+            cues = [
+                guide,
+                _log_change(image, previous.image, 0.01),
+                _log_change(inverse, previous.inverse_depth, 0.01 * (near - far)),
+            ]
+            gate = torch.sigmoid(self.depth_gate(torch.cat(cues, dim=1)))
+            inverse = previous.inverse_depth + gate * (inverse - previous.inverse_depth)
+        return 1.0 / inverse, VideoState(torch.stack(finals), inverse, image)
 
     def forward(
-        self, image: Tensor, camera: Tensor, previous: Tensor | None = None
-    ) -> dict[str, Tensor]:
+        self, image: Tensor, camera: Tensor, previous: VideoState | None = None
+    ) -> dict[str, Any]:
         """Render ``image`` (B, 3, H, W) sRGB in [0, 1] for ``camera`` (B, 4) (see
         :data:`CAMERA_FIELDS`). Returns ``output``, ``render``, ``depth`` (B, ·, H, W) and
-        ``states``."""
+        ``states``, the :class:`VideoState` for the next frame."""
         depth, states = self.predict_depth(image, previous)
         lens = {
             "f_number": camera[:, 0],

@@ -1,8 +1,9 @@
 """Supervised depth-of-field rendering: train BokehNet on (sharp image, camera, target) items.
 
-Optionally, items are turned into short static clips with fresh sensor noise per frame, so
-that the network learns to use the recurrent states carried from frame to frame to keep its
-depth steady (see :class:`ClipTraining`).
+Optionally, items are turned into short clips with fresh sensor noise per frame, static or
+panning, so that the network learns to use the state carried from frame to frame to keep its
+depth steady where nothing moved and to follow it where something did (see
+:class:`ClipTraining`).
 
 The loss is the L1 distance of the output to the target, plus that of the classical render
 from the predicted depth (so the depth is judged by the picture it makes, not hidden by the
@@ -37,24 +38,47 @@ from pixelwise.metrics import PSNR, Mean
 
 
 class ClipTraining(BaseModel):
-    """Train on short noisy clips of each static scene, the states carried from frame to frame.
+    """Train on short noisy clips of each item, the state carried from frame to frame.
 
-    Every frame is the item's image plus fresh Gaussian noise of std ``noise`` (a static
-    shot's sensor noise). Each frame's depth is supervised; ``consistency`` weighs the
-    temporal term ``|A · (1/D̂_t − 1/D̂_{t−1})|``, the flicker of the CoC in pixels between
-    consecutive frames: it rewards depth that sensor noise does not move (whether through
-    noise-robust features or the carried states; single-frame losses cannot see flicker).
+    Every frame is the item's image plus fresh Gaussian noise of std ``noise`` (a shot's
+    sensor noise). A fraction ``panning`` of the clips pan by ``pan_px`` whole pixels per frame
+    (left or right; the frames wrap around, ending on the item itself, so the last frame's
+    target is exact), the rest are static: what the per-pixel depth memory must learn to tell
+    apart. Each frame's depth is supervised; ``consistency`` weighs the temporal term
+    ``|A · (1/D̂_t − 1/D̂_{t−1})|`` after undoing the known pan, the flicker of the CoC in
+    pixels between consecutive frames (single-frame losses cannot see flicker).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     noise: float = Field(0.02, gt=0, le=0.5, description="std of the per-frame sensor noise")
-    frames: int = Field(
-        2, ge=2, le=16, description="frames per clip (3-4 measured no steadier than 2)"
-    )
+    frames: int = Field(2, ge=2, le=16, description="frames per clip")
     consistency: float = Field(
         0.1, ge=0, description="weight of the temporal CoC term (1.0 flattened the depth)"
     )
+    panning: float = Field(0.5, ge=0, le=1, description="fraction of clips that pan")
+    pan_px: int = Field(2, ge=1, le=16, description="pan of a panning clip, pixels per frame")
+
+    def draw_pans(self, batch: int, device: torch.device) -> Tensor:
+        """Pixels per frame (B,) int64 for one batch: 0 (static) or ±``pan_px``."""
+        moving = torch.rand(batch, device=device) < self.panning
+        sign = torch.randint(0, 2, (batch,), device=device) * 2 - 1
+        return moving.long() * sign * self.pan_px
+
+
+def pan(x: Tensor, shifts: Tensor) -> Tensor:
+    """Roll every item of ``x`` (B, C, H, W) right by its own ``shifts`` (B,) pixels, wrapping.
+
+    Examples
+    --------
+    >>> x = torch.arange(6.0).reshape(2, 1, 1, 3)
+    >>> pan(x, torch.tensor([1, -1]))[:, 0, 0].tolist()
+    [[2.0, 0.0, 1.0], [4.0, 5.0, 3.0]]
+    """
+    width = x.shape[-1]
+    columns = torch.arange(width, device=x.device)
+    index = (columns[None] - shifts[:, None]) % width
+    return x.gather(-1, index[:, None, None].expand_as(x))
 
 
 class BokehTask:
@@ -76,34 +100,43 @@ class BokehTask:
     def _losses(
         self, batch: Mapping[str, Tensor], *, clips: ClipTraining | None = None
     ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        image, previous = batch["image"], None
-        terms: dict[str, Tensor] = {}
-        depths: list[Tensor] = []
-        if clips is not None:
-            # A static clip: the first frame starts without state, as every video does; its
-            # final states initialise the next frame, and so on. Only the last frame is
-            # rendered (the picture losses); every frame's depth is supervised.
-            def frame() -> Tensor:
-                return (image + clips.noise * torch.randn_like(image)).clamp(0, 1)
-
-            for _ in range(clips.frames - 1):
-                depth, previous = self.model.predict_depth(frame(), previous)
+        camera = batch["camera"]
+        if clips is None:
+            views, result = [batch], self.model(batch["image"], camera)
+            depths = [result["depth"]]
+        else:
+            # A clip ending on the item itself: frame t is panned by (T − 1 − t) steps. The
+            # first frame starts without state, as every video does, and hands its state to
+            # the next. Only the last frame is rendered (the picture losses); every frame's
+            # depth is supervised.
+            steps = clips.draw_pans(len(camera), camera.device)
+            previous, depths, views = None, [], []
+            for t in range(clips.frames):
+                shift = steps * (clips.frames - 1 - t)
+                view = {key: pan(value, shift) for key, value in batch.items() if key != "camera"}
+                image = (view["image"] + clips.noise * torch.randn_like(view["image"])).clamp(0, 1)
+                if t < clips.frames - 1:
+                    depth, previous = self.model.predict_depth(image, previous)
+                else:
+                    result = self.model(image, camera, previous)
+                    depth = result["depth"]
                 depths.append(depth)
-            image = frame()
-        result = self.model(image, batch["camera"], previous)
-        depths.append(result["depth"])
+                views.append(view | {"camera": camera, "shift": shift})
         target = batch["target"]
-        terms |= {
+        terms: dict[str, Tensor] = {
             "l1": F.l1_loss(result["output"].float(), target),
             "render_l1": F.l1_loss(result["render"].float(), target),
         }
         if "depth" in batch and self.depth_weight:
-            errors = [coc_error_px(depth, batch).mean() for depth in depths]
+            errors = [coc_error_px(d, view).mean() for d, view in zip(depths, views, strict=True)]
             terms["coc_l1"] = self.depth_weight * torch.stack(errors).mean()
         if clips is not None and clips.consistency:
-            offsets = [coc_offset_px(depth, batch["camera"]) for depth in depths]
-            steps = [(now - before).abs().mean() for before, now in itertools.pairwise(offsets)]
-            terms["coc_flicker"] = clips.consistency * torch.stack(steps).mean()
+            offsets = [
+                pan(coc_offset_px(d, camera), -view["shift"])
+                for d, view in zip(depths, views, strict=True)
+            ]
+            changes = [(now - then).abs().mean() for then, now in itertools.pairwise(offsets)]
+            terms["coc_flicker"] = clips.consistency * torch.stack(changes).mean()
         return terms, result
 
     def training_step(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
