@@ -165,9 +165,12 @@ def video_command(
     focal_length: Focal = 50.0,
     focus: Focus = 2.0,
     sensor_width: Sensor = 36.0,
-    propagate: Annotated[bool, typer.Option(help="carry recurrent states frame to frame")] = True,
+    propagate: Annotated[
+        bool, typer.Option(help="carry the scan states and the depth memory frame to frame")
+    ] = True,
 ) -> None:
-    """Render depth of field on every frame with BokehNet (states carried between frames)."""
+    """Render depth of field on every frame with BokehNet (state carried between frames, so
+    the blur of a still shot does not flicker)."""
     from pixelwise.apps.bokeh.inference import render_frames
     from pixelwise.apps.bokeh.train import load_bokeh_model
     from pixelwise.apps.bokeh.video import read_frames, video_rate, write_frames
