@@ -120,13 +120,19 @@ def temporal_consistency(model: BokehNet, frames: int = 8, scenes: int = 4) -> d
     }
     sums: dict[str, float] = defaultdict(float)
     for scene in range(scenes):
-        other, _ = draw_clip(DEMO_SCENES, seed=3_500_000 + scene, frames=1, noise=CLIP_NOISE)
-        for name, pan in (("static", 0.0), ("panning", 0.25), ("cut", 0.0)):
-            clip, depth = draw_clip(
+        clips = {
+            name: draw_clip(
                 DEMO_SCENES, seed=3_000_000 + scene, frames=frames, pan_px=pan, noise=CLIP_NOISE
             )
-            if name == "cut":  # the scene after a stretch of another one
-                clip = np.concatenate([np.repeat(other, frames - 1, axis=0), clip[-1:]])
+            for name, pan in (("static", 0.0), ("panning", 0.25))
+        }
+        other, _ = draw_clip(DEMO_SCENES, seed=3_500_000 + scene, frames=1, noise=CLIP_NOISE)
+        static, static_depth = clips["static"]  # its last frame after a stretch of another scene
+        clips["cut"] = (
+            np.concatenate([np.repeat(other, frames - 1, axis=0), static[-1:]]),
+            static_depth,
+        )
+        for name, (clip, depth) in clips.items():
             clip_t, cameras = torch.from_numpy(clip), camera.expand(frames, 4)
             true_coc = signed_coc_px(torch.from_numpy(depth), **lens)
             if name != "cut":

@@ -102,38 +102,42 @@ class BokehTask:
     ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         camera = batch["camera"]
         if clips is None:
-            views, result = [batch], self.model(batch["image"], camera)
-            depths = [result["depth"]]
+            result = self.model(batch["image"], camera)
+            shifts, depths = [torch.zeros_like(camera[:, 0], dtype=torch.long)], [result["depth"]]
         else:
             # A clip ending on the item itself: frame t is panned by (T − 1 − t) steps. The
             # first frame starts without state, as every video does, and hands its state to
             # the next. Only the last frame is rendered (the picture losses); every frame's
-            # depth is supervised.
+            # depth is supervised against the true depth panned alike.
             steps = clips.draw_pans(len(camera), camera.device)
-            previous, depths, views = None, [], []
-            for t in range(clips.frames):
-                shift = steps * (clips.frames - 1 - t)
-                view = {key: pan(value, shift) for key, value in batch.items() if key != "camera"}
-                image = (view["image"] + clips.noise * torch.randn_like(view["image"])).clamp(0, 1)
-                if t < clips.frames - 1:
-                    depth, previous = self.model.predict_depth(image, previous)
-                else:
-                    result = self.model(image, camera, previous)
-                    depth = result["depth"]
+            shifts = [steps * (clips.frames - 1 - t) for t in range(clips.frames)]
+
+            def noisy(image: Tensor) -> Tensor:
+                return (image + clips.noise * torch.randn_like(image)).clamp(0, 1)
+
+            previous, depths = None, []
+            for shift in shifts[:-1]:
+                depth, previous = self.model.predict_depth(
+                    noisy(pan(batch["image"], shift)), previous
+                )
                 depths.append(depth)
-                views.append(view | {"camera": camera, "shift": shift})
+            result = self.model(noisy(batch["image"]), camera, previous)
+            depths.append(result["depth"])
         target = batch["target"]
         terms: dict[str, Tensor] = {
             "l1": F.l1_loss(result["output"].float(), target),
             "render_l1": F.l1_loss(result["render"].float(), target),
         }
         if "depth" in batch and self.depth_weight:
-            errors = [coc_error_px(d, view).mean() for d, view in zip(depths, views, strict=True)]
+            errors = [
+                coc_error_px(d, {"camera": camera, "depth": pan(batch["depth"], shift)}).mean()
+                for d, shift in zip(depths, shifts, strict=True)
+            ]
             terms["coc_l1"] = self.depth_weight * torch.stack(errors).mean()
         if clips is not None and clips.consistency:
             offsets = [
-                pan(coc_offset_px(d, camera), -view["shift"])
-                for d, view in zip(depths, views, strict=True)
+                pan(coc_offset_px(d, camera), -shift)
+                for d, shift in zip(depths, shifts, strict=True)
             ]
             changes = [(now - then).abs().mean() for then, now in itertools.pairwise(offsets)]
             terms["coc_flicker"] = clips.consistency * torch.stack(changes).mean()
