@@ -40,7 +40,7 @@ frames (never sliding windows).
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple, TypedDict
 
 import torch
 import torch.nn.functional as F
@@ -92,6 +92,15 @@ class VideoState(NamedTuple):
     scans: Tensor  #: final scan states (blocks, 4, B, heads, d_k, d_v)
     inverse_depth: Tensor  #: (B, 1, H, W) in 1/m, the per-pixel depth memory
     image: Tensor  #: (B, 3, H, W) the frame, to tell motion from noise
+
+
+class BokehOutput(TypedDict):
+    """What :meth:`BokehNet.forward` returns."""
+
+    output: Tensor  #: (B, 3, H, W) the render plus the learned residual
+    render: Tensor  #: (B, 3, H, W) the classical render from the predicted depth
+    depth: Tensor  #: (B, 1, H, W) predicted depth in metres
+    states: VideoState  #: for the next frame
 
 
 def _log_change(now: Tensor, before: Tensor, scale: float) -> Tensor:
@@ -266,10 +275,10 @@ class BokehNet(nn.Module):
 
     def forward(
         self, image: Tensor, camera: Tensor, previous: VideoState | None = None
-    ) -> dict[str, Any]:
+    ) -> BokehOutput:
         """Render ``image`` (B, 3, H, W) sRGB in [0, 1] for ``camera`` (B, 4) (see
-        :data:`CAMERA_FIELDS`). Returns ``output``, ``render``, ``depth`` (B, ·, H, W) and
-        ``states``, the :class:`VideoState` for the next frame."""
+        :data:`CAMERA_FIELDS`), continuing from ``previous`` (None: a still or a shot's
+        first frame)."""
         depth, states = self.predict_depth(image, previous)
         lens = {
             "f_number": camera[:, 0],
