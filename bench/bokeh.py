@@ -23,6 +23,7 @@ import resource
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
@@ -166,8 +167,9 @@ def gap_config(folder: Path, args: argparse.Namespace, epochs: int, scenes: int)
     config = demo_config(folder, epochs=epochs, validation_count=args.validation_scenes)
     assert config.synthetic is not None
     trainer = config.trainer
-    if args.learning_rate is not None:
-        trainer = trainer.model_copy(update={"learning_rate": args.learning_rate})
+    for field in ("learning_rate", "seed"):
+        if getattr(args, field) is not None:
+            trainer = trainer.model_copy(update={field: getattr(args, field)})
     overrides = {"batch_size": args.batch_size, "depth_weight": args.depth_weight}
     model = {
         name: yaml.safe_load(value)
@@ -192,7 +194,8 @@ def bench_depth_gap(device: torch.device, args: argparse.Namespace) -> None:
     print(
         f"\nDepth gap: PSNR (dB) vs the layered target on {args.held_out} held-out demo scenes "
         f"(batch {shown.batch_size}, lr {shown.trainer.learning_rate:g}, depth weight "
-        f"{shown.depth_weight:g}, {'single frames' if args.single_frame else 'clips'}, "
+        f"{shown.depth_weight:g}, seed {shown.trainer.seed}, "
+        f"{'single frames' if args.single_frame else 'clips'}, "
         f"model {' '.join(args.model) or 'as the demo'}, "
         f"{args.validation_scenes} validation scenes)"
     )
@@ -201,7 +204,8 @@ def bench_depth_gap(device: torch.device, args: argparse.Namespace) -> None:
     print(" ".join(f"{n:>{w}}" for n, w in zip((*header, "gap"), widths, strict=True)))
     epochs_list = (8,) if args.quick else args.epochs
     for scenes, epochs in itertools.product(args.train_scenes, epochs_list):
-        with TemporaryDirectory() as folder:
+        kept = None if args.keep is None else str(args.keep / f"{scenes}x{epochs}")
+        with TemporaryDirectory() if kept is None else nullcontext(kept) as folder:
             start = time.process_time()
             run = train(gap_config(Path(folder), args, epochs, scenes))
             minutes = (time.process_time() - start) / 60
@@ -238,12 +242,14 @@ def main() -> None:
     gap.add_argument("--batch-size", type=int, help="default: the demo's")
     gap.add_argument("--learning-rate", type=float, help="default: the demo's")
     gap.add_argument("--depth-weight", type=float, help="default: the demo's")
+    gap.add_argument("--seed", type=int, help="trainer seed (default: the demo's)")
     gap.add_argument(
         "--model", nargs="+", default=[], metavar="FIELD=VALUE", help="BokehNet config fields"
     )
     gap.add_argument("--single-frame", action="store_true", help="no two-frame clips")
     gap.add_argument("--validation-scenes", type=int, default=16, help="choose best.pt on")
     gap.add_argument("--held-out", type=int, default=32, help="held-out scenes scored")
+    gap.add_argument("--keep", type=Path, help="keep each run's checkpoints under this folder")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.model_run:
