@@ -166,10 +166,10 @@ def gap_config(folder: Path, args: argparse.Namespace, epochs: int, scenes: int)
     """The demo's training run with the gap options of the command line applied."""
     config = demo_config(folder, epochs=epochs, validation_count=args.validation_scenes)
     assert config.synthetic is not None
-    trainer = config.trainer
-    for field in ("learning_rate", "seed"):
-        if getattr(args, field) is not None:
-            trainer = trainer.model_copy(update={field: getattr(args, field)})
+    trainer_overrides = {"learning_rate": args.learning_rate, "seed": args.seed}
+    trainer = config.trainer.model_copy(
+        update={name: value for name, value in trainer_overrides.items() if value is not None}
+    )
     overrides = {"batch_size": args.batch_size, "depth_weight": args.depth_weight}
     model = {
         name: yaml.safe_load(value)
@@ -249,7 +249,7 @@ def main() -> None:
     gap.add_argument("--single-frame", action="store_true", help="no two-frame clips")
     gap.add_argument("--validation-scenes", type=int, default=16, help="choose best.pt on")
     gap.add_argument(
-        "--held-out", type=int, default=256, help="held-out scenes scored (32: ±0.2 dB)"
+        "--held-out", type=int, default=256, help="held-out scenes scored (32: gap off by ≤0.5 dB)"
     )
     gap.add_argument("--keep", type=Path, help="keep each run's checkpoints under this folder")
     args = parser.parse_args()
