@@ -9,8 +9,9 @@ memory at 1080p, 23 FPS at 720p on a 4 GB-class GPU). CPU times are CPU seconds 
 process (``time.process_time``), so a loaded machine does not inflate them. CPU peak memory
 is the resident set size of a fresh subprocess per resolution (``ru_maxrss``); CUDA peak is
 ``torch.cuda.max_memory_allocated``. The gap section trains one run per
-``--train-scenes`` x ``--epochs`` (``--depth-weight``, ``--learning-rate``, ``--batch-size``,
-``--single-frame`` change the demo's run) and scores its last and its best weights.
+``--train-scenes`` x ``--epochs`` (``--depth-weight``, ``--learning-rate``, ``--warmup-steps``,
+``--seed``, ``--batch-size``, ``--single-frame`` change the demo's run) and scores its last and
+its best weights.
 """
 
 from __future__ import annotations
@@ -166,7 +167,11 @@ def gap_config(folder: Path, args: argparse.Namespace, epochs: int, scenes: int)
     """The demo's training run with the gap options of the command line applied."""
     config = demo_config(folder, epochs=epochs, validation_count=args.validation_scenes)
     assert config.synthetic is not None
-    trainer_overrides = {"learning_rate": args.learning_rate, "seed": args.seed}
+    trainer_overrides: dict[str, object] = {"learning_rate": args.learning_rate, "seed": args.seed}
+    if args.warmup_steps is not None:
+        trainer_overrides["scheduler"] = config.trainer.scheduler.model_copy(
+            update={"warmup_steps": args.warmup_steps}
+        )
     trainer = config.trainer.model_copy(
         update={name: value for name, value in trainer_overrides.items() if value is not None}
     )
@@ -195,6 +200,7 @@ def bench_depth_gap(device: torch.device, args: argparse.Namespace) -> None:
         f"\nDepth gap: PSNR (dB) vs the layered target on {args.held_out} held-out demo scenes "
         f"(batch {shown.batch_size}, lr {shown.trainer.learning_rate:g}, depth weight "
         f"{shown.depth_weight:g}, seed {shown.trainer.seed}, "
+        f"warmup {shown.trainer.scheduler.warmup_steps} steps, "
         f"{'single frames' if args.single_frame else 'clips'}, "
         f"model {' '.join(args.model) or 'as the demo'}, "
         f"{args.validation_scenes} validation scenes)"
@@ -243,6 +249,7 @@ def main() -> None:
     gap.add_argument("--learning-rate", type=float, help="default: the demo's")
     gap.add_argument("--depth-weight", type=float, help="default: the demo's")
     gap.add_argument("--seed", type=int, help="trainer seed (default: the demo's)")
+    gap.add_argument("--warmup-steps", type=int, help="linear LR warmup (default: the demo's)")
     gap.add_argument(
         "--model", nargs="+", default=[], metavar="FIELD=VALUE", help="BokehNet config fields"
     )
