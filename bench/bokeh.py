@@ -39,6 +39,7 @@ from pixelwise.apps.bokeh.network import BokehNetConfig
 from pixelwise.apps.bokeh.render import render_bokeh
 from pixelwise.apps.bokeh.scenes import SyntheticBokehDataset
 from pixelwise.apps.bokeh.train import load_bokeh_model, train
+from pixelwise.engine import TrainerConfig
 from pixelwise.models import build_model
 from pixelwise.models.gated_delta import gated_delta_chunked, gated_delta_recurrent
 
@@ -167,14 +168,11 @@ def gap_config(folder: Path, args: argparse.Namespace, epochs: int, scenes: int)
     """The demo's training run with the gap options of the command line applied."""
     config = demo_config(folder, epochs=epochs, validation_count=args.validation_scenes)
     assert config.synthetic is not None
-    trainer_overrides: dict[str, object] = {"learning_rate": args.learning_rate, "seed": args.seed}
+    trainer = config.trainer.model_dump()
     if args.warmup_steps is not None:
-        trainer_overrides["scheduler"] = config.trainer.scheduler.model_copy(
-            update={"warmup_steps": args.warmup_steps}
-        )
-    trainer = config.trainer.model_copy(
-        update={name: value for name, value in trainer_overrides.items() if value is not None}
-    )
+        trainer["scheduler"]["warmup_steps"] = args.warmup_steps
+    trainer_overrides = {"learning_rate": args.learning_rate, "seed": args.seed}
+    trainer |= {name: value for name, value in trainer_overrides.items() if value is not None}
     overrides = {"batch_size": args.batch_size, "depth_weight": args.depth_weight}
     model = {
         name: yaml.safe_load(value)
@@ -184,7 +182,7 @@ def gap_config(folder: Path, args: argparse.Namespace, epochs: int, scenes: int)
         update={
             "synthetic": config.synthetic.model_copy(update={"train_count": scenes}),
             "model": BokehNetConfig.model_validate(config.model.model_dump() | model),
-            "trainer": trainer,
+            "trainer": TrainerConfig.model_validate(trainer),
             "clips": None if args.single_frame else config.clips,
             **{name: value for name, value in overrides.items() if value is not None},
         }
